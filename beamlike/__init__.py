@@ -1,0 +1,116 @@
+"""beamlike: Erlang/OTP-style processes on gevent greenlets.
+
+Processes with mailboxes and selective receive, links, monitors, exit signals and
+registered names, scheduled by a run queue that switches greenlets directly. Call
+``gevent.monkey.patch_all()`` in your program's entry point before using it for I/O.
+
+    from beamlike import spawn, send, receive, self_pid
+"""
+
+from __future__ import annotations
+
+from beamlike import node
+from beamlike._core.ids import Pid, Ref
+from beamlike._core.node import Node
+from beamlike.errors import (
+    AlreadyRegisteredError,
+    BadArgument,
+    BadArgumentType,
+    BeamlikeError,
+    DeadlockError,
+    NoProcError,
+    ProcessExit,
+    ReceiveTimeout,
+)
+from beamlike.messages import (
+    ANY,
+    KILL,
+    KILLED,
+    NOCONNECTION,
+    NOPROC,
+    NORMAL,
+    SHUTDOWN,
+    Down,
+    Exit,
+    is_shutdown_reason,
+)
+from beamlike.process import (
+    ProcessInfo,
+    demonitor,
+    exit,
+    is_alive,
+    link,
+    make_ref,
+    monitor,
+    process_flag,
+    process_info,
+    processes,
+    receive,
+    register,
+    registered,
+    run,
+    self_pid,
+    send,
+    spawn,
+    spawn_link,
+    spawn_monitor,
+    spawn_opt,
+    unlink,
+    unregister,
+    whereis,
+)
+from beamlike.timer import cancel_timer, read_timer, send_after, sleep
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ANY",
+    "KILL",
+    "KILLED",
+    "NOCONNECTION",
+    "NOPROC",
+    "NORMAL",
+    "SHUTDOWN",
+    "AlreadyRegisteredError",
+    "BadArgument",
+    "BadArgumentType",
+    "BeamlikeError",
+    "DeadlockError",
+    "Down",
+    "Exit",
+    "NoProcError",
+    "Node",
+    "Pid",
+    "ProcessExit",
+    "ProcessInfo",
+    "ReceiveTimeout",
+    "Ref",
+    "cancel_timer",
+    "demonitor",
+    "exit",
+    "is_alive",
+    "is_shutdown_reason",
+    "link",
+    "make_ref",
+    "monitor",
+    "node",
+    "process_flag",
+    "process_info",
+    "processes",
+    "read_timer",
+    "receive",
+    "register",
+    "registered",
+    "run",
+    "self_pid",
+    "send",
+    "send_after",
+    "sleep",
+    "spawn",
+    "spawn_link",
+    "spawn_monitor",
+    "spawn_opt",
+    "unlink",
+    "unregister",
+    "whereis",
+]

@@ -1,0 +1,145 @@
+"""Process identifiers and references.
+
+A ``Pid`` names a process on a node: the node's name, a number unique on that node, a
+serial (always 0 here; Erlang uses it when the number wraps) and the node's *creation*,
+which changes each time a node of that name starts, so that a pid of an earlier
+incarnation never reaches a process of a later one. Pids print as in Erlang,
+``<0.42.0>`` for the local node (``<alpha@host.42.0>`` for another node's pid).
+
+A local pid also keeps a private, direct reference to its process while the process is
+alive (``_proc``), which makes ``send`` a pointer chase instead of a table look-up. It
+is cleared when the process exits and never travels: a pid decoded from elsewhere has
+none and is resolved through the node's table.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+__all__ = ["Pid", "Ref", "local_node_name"]
+
+# Set by the node module: returns the name of the node that the caller runs on, used
+# only to print pids and refs of that node with the short ``0`` prefix.
+_local_name_hook: Any = None
+
+
+def local_node_name() -> str | None:
+    """Name of the caller's node, or None when no node exists yet. Never blocks."""
+    hook = _local_name_hook
+    return hook() if hook is not None else None
+
+
+class Pid:
+    """Identifies one process, on this node or another. Hashable, totally ordered."""
+
+    __slots__ = ("node", "id", "serial", "creation", "_proc", "_hash")
+
+    def __init__(self, node: str, id: int, serial: int = 0, creation: int = 0) -> None:
+        self.node = node
+        self.id = id
+        self.serial = serial
+        self.creation = creation
+        self._proc: Any = None
+        self._hash = hash((node, id, serial, creation))
+
+    def _key(self) -> tuple[str, int, int, int]:
+        return (self.node, self.id, self.serial, self.creation)
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if other.__class__ is not Pid:
+            return False
+        return self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __lt__(self, other: Pid) -> bool:
+        if other.__class__ is not Pid:
+            return NotImplemented
+        return self._key() < other._key()
+
+    def __le__(self, other: Pid) -> bool:
+        if other.__class__ is not Pid:
+            return NotImplemented
+        return self._key() <= other._key()
+
+    def __gt__(self, other: Pid) -> bool:
+        if other.__class__ is not Pid:
+            return NotImplemented
+        return self._key() > other._key()
+
+    def __ge__(self, other: Pid) -> bool:
+        if other.__class__ is not Pid:
+            return NotImplemented
+        return self._key() >= other._key()
+
+    def __repr__(self) -> str:
+        prefix = "0" if self.node == local_node_name() else self.node
+        return f"<{prefix}.{self.id}.{self.serial}>"
+
+    def __reduce__(self) -> Any:
+        return (Pid, (self.node, self.id, self.serial, self.creation))
+
+
+_ref_numbers = itertools.count(1)
+
+
+class Ref:
+    """A unique reference (Erlang's ``make_ref()``). Hashable, totally ordered."""
+
+    __slots__ = ("node", "id", "creation", "_hash")
+
+    def __init__(self, node: str, id: int | None = None, creation: int = 0) -> None:
+        self.node = node
+        self.id = next(_ref_numbers) if id is None else id
+        self.creation = creation
+        self._hash = hash((node, self.id, creation))
+
+    def _key(self) -> tuple[str, int, int]:
+        return (self.node, self.id, self.creation)
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if other.__class__ is not Ref:
+            return False
+        return self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __lt__(self, other: Ref) -> bool:
+        if other.__class__ is not Ref:
+            return NotImplemented
+        return self._key() < other._key()
+
+    def __le__(self, other: Ref) -> bool:
+        if other.__class__ is not Ref:
+            return NotImplemented
+        return self._key() <= other._key()
+
+    def __gt__(self, other: Ref) -> bool:
+        if other.__class__ is not Ref:
+            return NotImplemented
+        return self._key() > other._key()
+
+    def __ge__(self, other: Ref) -> bool:
+        if other.__class__ is not Ref:
+            return NotImplemented
+        return self._key() >= other._key()
+
+    def __repr__(self) -> str:
+        prefix = "0" if self.node == local_node_name() else self.node
+        return f"#Ref<{prefix}.{self.creation}.0.{self.id}>"
+
+    def __reduce__(self) -> Any:
+        return (Ref, (self.node, self.id, self.creation))

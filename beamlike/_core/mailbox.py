@@ -1,0 +1,154 @@
+"""Selective receive.
+
+The essay
+---------
+A mailbox is a deque of messages in arrival order. ``receive(*patterns)`` returns the
+*first* message, in arrival order, that matches any of the patterns, and removes it; the
+messages it skipped stay where they were, in order. This is Erlang's receive, and the
+properties users rely on follow from it:
+
+- messages from one sender are received in the order sent (per-pair ordering);
+- a receive for a specific reply never reorders or loses unrelated messages;
+- a process can wait for one kind of message while others queue up.
+
+Cost: a receive that matches the first message is O(1). One that must skip k unmatched
+messages costs k matcher calls, run in C (``operator.indexOf(map(matcher, ...), True)``).
+While it waits, a receive remembers how far it has scanned (Erlang's *save pointer*), so
+each new message is examined once, not the whole mailbox again.
+
+Timeouts: ``timeout=None`` waits forever, ``0`` polls, a positive number waits at most
+that many seconds. The deadline is one entry in the node's timer heap.
+"""
+
+from __future__ import annotations
+
+import operator
+from itertools import islice
+from typing import Any
+
+from beamlike._core.patterns import ANY, compile_patterns
+from beamlike._core.process import RUNNING, SLEEPING, WAITING, block, wake
+from beamlike._core.signals import raise_pending_exit
+from beamlike.errors import BadArgument, BadArgumentType, ReceiveTimeout
+
+__all__ = ["MISSING", "check_timeout", "receive_in", "sleep_in"]
+
+MISSING: Any = object()
+_index_of = operator.indexOf
+
+
+def check_timeout(timeout: Any, what: str = "timeout") -> float | None:
+    """Validate a timeout: None, or a non-negative number of seconds."""
+    if timeout is None:
+        return None
+    if timeout.__class__ is bool or not isinstance(timeout, (int, float)):
+        raise BadArgumentType(
+            f"{what} must be None or a number of seconds; got {timeout!r} "
+            f"(of type {type(timeout).__name__})"
+        )
+    if timeout < 0 or timeout != timeout:
+        raise BadArgument(f"{what} must be >= 0 seconds (or None for ever); got {timeout!r}")
+    return float(timeout)
+
+
+def _timer_fired(proc: Any) -> None:
+    proc.timer = None
+    proc.timed_out = True
+    state = proc.state
+    if state is WAITING or state is SLEEPING:
+        wake(proc)
+
+
+def _find(matcher: Any, mailbox: Any, start: int) -> int:
+    items = map(matcher, islice(mailbox, start, None) if start else mailbox)
+    try:
+        return start + _index_of(items, True)
+    except ValueError:
+        return -1
+
+
+def receive_in(proc: Any, patterns: tuple[Any, ...], timeout: Any, default: Any) -> Any:
+    """Receive for the calling process ``proc``. Blocks; see ``beamlike.receive``."""
+    if proc.pending_exit is not None:
+        raise_pending_exit(proc)
+    timeout = check_timeout(timeout)
+    if not patterns or (len(patterns) == 1 and patterns[0] is ANY):
+        matcher = None
+    else:
+        matcher = compile_patterns(patterns)
+    node = proc.node
+    start = 0
+    entry = None
+    try:
+        while True:
+            mailbox = proc.mailbox
+            if mailbox:
+                if matcher is None:
+                    return mailbox.popleft()
+                index = _find(matcher, mailbox, start)
+                if index >= 0:
+                    if index == 0:
+                        return mailbox.popleft()
+                    message = mailbox[index]
+                    del mailbox[index]
+                    return message
+                start = len(mailbox)
+            if timeout is not None:
+                if entry is None:
+                    if timeout == 0:
+                        break
+                    proc.timed_out = False
+                    entry = proc.timer = node.timers.add(timeout, _timer_fired, proc)
+                elif proc.timed_out:
+                    break
+            proc.state = WAITING
+            block(proc)
+            if proc.pending_exit is not None:
+                raise_pending_exit(proc)
+    finally:
+        if entry is not None and entry.active:
+            node.timers.cancel(entry)
+        if proc.timer is entry:
+            proc.timer = None
+        if proc.state is WAITING:
+            proc.state = RUNNING
+    if default is not MISSING:
+        return default
+    raise ReceiveTimeout(
+        f"no message matching {_show(patterns)} arrived within {timeout} s in {proc.pid!r}"
+    )
+
+
+def _show(patterns: tuple[Any, ...]) -> str:
+    if not patterns:
+        return "any pattern"
+    text = ", ".join(repr(p) for p in patterns)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def sleep_in(proc: Any, seconds: Any) -> None:
+    """Suspend the calling process for ``seconds``. Blocks; exit signals interrupt it."""
+    if proc.pending_exit is not None:
+        raise_pending_exit(proc)
+    seconds = check_timeout(seconds, "sleep time")
+    node = proc.node
+    if seconds is None:
+        entry = None
+    else:
+        proc.timed_out = False
+        entry = proc.timer = node.timers.add(seconds, _timer_fired, proc)
+    try:
+        while True:
+            proc.state = SLEEPING
+            block(proc)
+            if proc.pending_exit is not None:
+                raise_pending_exit(proc)
+            if entry is not None and proc.timed_out:
+                return
+    finally:
+        if entry is not None and entry.active:
+            node.timers.cancel(entry)
+        if proc.timer is entry:
+            proc.timer = None
+        if proc.state is SLEEPING:
+            proc.state = RUNNING
