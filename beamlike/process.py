@@ -29,14 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from greenlet import getcurrent
-
 from beamlike._core import signals
 from beamlike._core.ids import Pid, Ref
 from beamlike._core.mailbox import MISSING, receive_in
 from beamlike._core.node import Node, current_node, current_process, default_node
 from beamlike._core.patterns import ANY as _ANY
-from beamlike._core.process import RUNNABLE, WAITING, Process
+from beamlike._core.process import RUNNABLE, WAITING, Worker
+from beamlike._core.process import current_greenlet as getcurrent
 from beamlike._core.signals import deliver
 from beamlike.errors import BadArgument, BadArgumentType, NoProcError, ProcessExit
 from beamlike.messages import NORMAL, Down, Exit
@@ -101,7 +100,7 @@ def spawn(fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Pid:
     """
     fn = _resolve_function(fn)
     g = getcurrent()
-    node = g.node if g.__class__ is Process else default_node()
+    node = g.node if g.__class__ is Worker else default_node()
     return node.spawn(fn, args, kwargs)[0]
 
 
@@ -168,8 +167,8 @@ def spawn_opt(
 def self_pid() -> Pid:
     """The pid of the calling process. Never blocks."""
     g = getcurrent()
-    if g.__class__ is Process:
-        return g.pid
+    if g.__class__ is Worker:
+        return g.proc.pid
     return current_process(g).pid
 
 
@@ -192,7 +191,7 @@ def run(fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Any:
     down = receive(Down(ref, _ANY, _ANY))
     reason = down.reason
     if reason.__class__ is str and reason == NORMAL:
-        return box[0]
+        return box[0] if box else None  # None also when it did raise ProcessExit("normal")
     if isinstance(reason, BaseException):
         raise reason
     raise ProcessExit(reason)
@@ -258,7 +257,7 @@ def receive(*patterns: Any, timeout: float | None = None, default: Any = MISSING
     ``beamlike._core.patterns`` and ``docs/processes.md``.
     """
     g = getcurrent()
-    proc = g if g.__class__ is Process else current_process(g)
+    proc = g.proc if g.__class__ is Worker else current_process(g)
     if not patterns and timeout is None and proc.pending_exit is None:
         mailbox = proc.mailbox
         if mailbox:
@@ -508,7 +507,8 @@ def _describe(fn: Any) -> str:
 
 def processes() -> list[Pid]:
     """Pids of all live processes of the node (adopted ones included). Never blocks."""
-    return [proc.pid for proc in list(current_node().procs.values())]
+    me = current_process()  # the caller is a process too, as in Erlang
+    return [proc.pid for proc in list(me.node.procs.values())]
 
 
 def make_ref() -> Ref:

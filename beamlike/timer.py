@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from greenlet import getcurrent
-
 from beamlike._core.ids import Pid, Ref
 from beamlike._core.mailbox import check_timeout, sleep_in
 from beamlike._core.node import current_node, current_process
-from beamlike._core.process import Process
+from beamlike._core.process import Worker
+from beamlike._core.process import current_greenlet as getcurrent
 from beamlike.errors import BadArgumentType, NoProcError
 from beamlike.process import send
 
@@ -79,5 +78,5 @@ def sleep(seconds: float) -> None:
     Messages do not wake it; an exit signal that kills it does.
     """
     g = getcurrent()
-    proc = g if g.__class__ is Process else current_process(g)
+    proc = g.proc if g.__class__ is Worker else current_process(g)
     sleep_in(proc, seconds)

@@ -33,7 +33,7 @@ def local_node_name() -> str | None:
 class Pid:
     """Identifies one process, on this node or another. Hashable, totally ordered."""
 
-    __slots__ = ("node", "id", "serial", "creation", "_proc", "_hash")
+    __slots__ = ("node", "id", "serial", "creation", "_proc")
 
     def __init__(self, node: str, id: int, serial: int = 0, creation: int = 0) -> None:
         self.node = node
@@ -41,7 +41,6 @@ class Pid:
         self.serial = serial
         self.creation = creation
         self._proc: Any = None
-        self._hash = hash((node, id, serial, creation))
 
     def _key(self) -> tuple[str, int, int, int]:
         return (self.node, self.id, self.serial, self.creation)
@@ -50,14 +49,16 @@ class Pid:
         if self is other:
             return True
         if other.__class__ is not Pid:
-            return False
+            return NotImplemented
         return self._key() == other._key()  # type: ignore[attr-defined]
 
     def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
 
     def __hash__(self) -> int:
-        return self._hash
+        # Not cached: an int per pid would cost 32 bytes per idle process.
+        return hash((self.node, self.id, self.serial, self.creation))
 
     def __lt__(self, other: Pid) -> bool:
         if other.__class__ is not Pid:
@@ -108,11 +109,12 @@ class Ref:
         if self is other:
             return True
         if other.__class__ is not Ref:
-            return False
+            return NotImplemented
         return self._key() == other._key()  # type: ignore[attr-defined]
 
     def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
 
     def __hash__(self) -> int:
         return self._hash

@@ -26,7 +26,7 @@ import operator
 from itertools import islice
 from typing import Any
 
-from beamlike._core.patterns import ANY, compile_patterns
+from beamlike._core.patterns import ANY, Compiled, compile_patterns
 from beamlike._core.process import RUNNING, SLEEPING, WAITING, block, wake
 from beamlike._core.signals import raise_pending_exit
 from beamlike.errors import BadArgument, BadArgumentType, ReceiveTimeout
@@ -59,12 +59,20 @@ def _timer_fired(proc: Any) -> None:
         wake(proc)
 
 
-def _find(matcher: Any, mailbox: Any, start: int) -> int:
-    items = map(matcher, islice(mailbox, start, None) if start else mailbox)
-    try:
-        return start + _index_of(items, True)
-    except ValueError:
-        return -1
+def _find(compiled: Compiled, mailbox: Any, start: int) -> int:
+    """Index of the first message at or after ``start`` that matches, or -1."""
+    best = -1
+    for is_probe, scanner in compiled.probes:
+        stop = best if best >= 0 else None
+        items: Any = islice(mailbox, start, stop) if start or stop is not None else mailbox
+        if not is_probe:
+            items = map(scanner, items)
+            scanner = True
+        try:
+            best = start + _index_of(items, scanner)
+        except ValueError:
+            pass
+    return best
 
 
 def receive_in(proc: Any, patterns: tuple[Any, ...], timeout: Any, default: Any) -> Any:

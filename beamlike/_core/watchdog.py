@@ -25,7 +25,7 @@ from typing import Any
 
 from gevent import monkey
 
-from beamlike._core.process import Process
+from beamlike._core.process import execute
 
 __all__ = ["Watchdog", "find_process_frame"]
 
@@ -34,14 +34,14 @@ log = logging.getLogger("beamlike.blocking")
 _start_new_thread = monkey.get_original("_thread", "start_new_thread")
 _get_ident = monkey.get_original("_thread", "get_ident")
 _real_sleep = monkey.get_original("time", "sleep")
-_RUN_CODE = Process.run.__code__
+_RUN_CODE = execute.__code__
 
 
 def find_process_frame(frame: Any) -> tuple[Any, Any] | None:
     """Walk a stack from ``frame`` outwards; return (process, its run frame) or None."""
     while frame is not None:
         if frame.f_code is _RUN_CODE:
-            proc = frame.f_locals.get("self")
+            proc = frame.f_locals.get("proc")
             if proc is not None:
                 return proc, frame
         frame = frame.f_back
