@@ -74,7 +74,9 @@ def _resolve_function(fn: Any) -> Callable[..., Any]:
     if isinstance(fn, str):
         module_name, sep, attr = fn.partition(":")
         if not sep or not module_name or not attr:
-            raise BadArgument(f"a function named by a string must be 'package.module:function'; got {fn!r}")
+            raise BadArgument(
+                f"a function named by a string must be 'package.module:function'; got {fn!r}"
+            )
         try:
             target: Any = importlib.import_module(module_name)
         except ImportError as exc:
@@ -83,7 +85,9 @@ def _resolve_function(fn: Any) -> Callable[..., Any]:
             try:
                 target = getattr(target, part)
             except AttributeError:
-                raise BadArgument(f"{module_name!r} has no attribute {attr!r} (from {fn!r})") from None
+                raise BadArgument(
+                    f"{module_name!r} has no attribute {attr!r} (from {fn!r})"
+                ) from None
         fn = target
     if not callable(fn):
         raise BadArgumentType(
@@ -237,7 +241,12 @@ def _send_slow(node: Node, dest: Any, message: Any) -> Any:
             raise NoProcError(f"cannot send to {dest!r}: no process is registered under that name")
         deliver(proc, message)
         return message
-    if dest.__class__ is tuple and len(dest) == 2 and dest[0].__class__ is str and dest[1].__class__ is str:
+    if (
+        dest.__class__ is tuple
+        and len(dest) == 2
+        and dest[0].__class__ is str
+        and dest[1].__class__ is str
+    ):
         name, node_name = dest
         if node_name == node.name:
             return _send_slow(node, name, message)
@@ -317,8 +326,10 @@ def monitor(target: Pid | str | tuple[str, str]) -> Ref:
     elif target.__class__ is str:
         proc = node.names.get(target)
         shown = proc.pid if proc is not None else target
-    elif target.__class__ is tuple and len(target) == 2 and all(
-        part.__class__ is str for part in target
+    elif (
+        target.__class__ is tuple
+        and len(target) == 2
+        and all(part.__class__ is str for part in target)
     ):
         proc = node.names.get(target[0]) if target[1] == node.name else None
         shown = proc.pid if proc is not None else target
@@ -341,7 +352,9 @@ def demonitor(ref: Ref, *, flush: bool = False) -> bool:
     True. Never blocks.
     """
     if ref.__class__ is not Ref:
-        raise BadArgumentType(f"demonitor expects a Ref; got {ref!r} (of type {type(ref).__name__})")
+        raise BadArgumentType(
+            f"demonitor expects a Ref; got {ref!r} (of type {type(ref).__name__})"
+        )
     me = current_process()
     signals.remove_monitor(me, ref)
     if flush and me.mailbox:
@@ -453,7 +466,9 @@ def _local_proc(pid: Any, what: str) -> Any:
     _check_pid(pid, what)
     node = current_node()
     if pid.node != node.name:
-        raise BadArgument(f"{what} answers only for pids of the local node {node.name!r}; got {pid!r}")
+        raise BadArgument(
+            f"{what} answers only for pids of the local node {node.name!r}; got {pid!r}"
+        )
     return node.lookup(pid)
 
 
@@ -463,7 +478,12 @@ def is_alive(pid: Pid) -> bool:
     return proc is not None and proc.pending_exit is None
 
 
-_STATUS = {"running": "running", "runnable": "runnable", "waiting": "waiting", "sleeping": "waiting"}
+_STATUS = {
+    "running": "running",
+    "runnable": "runnable",
+    "waiting": "waiting",
+    "sleeping": "waiting",
+}
 
 
 def process_info(pid: Pid) -> ProcessInfo | None:
@@ -485,19 +505,25 @@ def process_info(pid: Pid) -> ProcessInfo | None:
     if proc.mailbox is not None:
         memory += sys.getsizeof(proc.mailbox) + sum(sys.getsizeof(m) for m in mailbox)
     node = proc.node
-    return ProcessInfo(
-        pid=proc.pid,
-        status=status,
-        message_queue_len=len(mailbox),
-        messages=mailbox,
-        links=frozenset(proc.links or ()),
-        monitors=frozenset(proc.monitors.values()) if proc.monitors else frozenset(),
-        monitored_by=frozenset(w for w, _ in proc.monitored_by.values()) if proc.monitored_by else frozenset(),
-        trap_exit=proc.trap_exit,
-        registered_name=proc.name,
-        memory=memory,
-        initial_call=proc.start if isinstance(proc.start, str) else _describe(proc.start[0]),
-    ) if node is not None else None
+    return (
+        ProcessInfo(
+            pid=proc.pid,
+            status=status,
+            message_queue_len=len(mailbox),
+            messages=mailbox,
+            links=frozenset(proc.links or ()),
+            monitors=frozenset(proc.monitors.values()) if proc.monitors else frozenset(),
+            monitored_by=frozenset(w for w, _ in proc.monitored_by.values())
+            if proc.monitored_by
+            else frozenset(),
+            trap_exit=proc.trap_exit,
+            registered_name=proc.name,
+            memory=memory,
+            initial_call=proc.start if isinstance(proc.start, str) else _describe(proc.start[0]),
+        )
+        if node is not None
+        else None
+    )
 
 
 def _describe(fn: Any) -> str:
@@ -514,4 +540,3 @@ def processes() -> list[Pid]:
 def make_ref() -> Ref:
     """A new unique reference. Never blocks."""
     return current_node().make_ref()
-

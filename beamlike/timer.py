@@ -16,7 +16,7 @@ from beamlike._core.node import current_node, current_process
 from beamlike._core.process import Worker
 from beamlike._core.process import current_greenlet as getcurrent
 from beamlike.errors import BadArgumentType, NoProcError
-from beamlike.process import send
+from beamlike.process import _send_slow
 
 __all__ = ["cancel_timer", "read_timer", "send_after", "sleep"]
 
@@ -40,7 +40,8 @@ def send_after(delay: float, dest: Pid | str | tuple[str, str], message: Any) ->
     def fire(_: Any) -> None:
         node.timer_refs.pop(ref, None)
         try:
-            send(dest, message)
+            # The hub runs this: resolve names on the timer's own node, not the default.
+            _send_slow(node, dest, message)
         except NoProcError:
             pass  # a name no longer registered: dropped, as erlang:send_after does
 

@@ -24,13 +24,10 @@ import gevent
 from gevent.exceptions import LoopExit
 from greenlet import GreenletExit, getcurrent, greenlet
 
-_raw_switch = greenlet.switch
-
 from beamlike._core import ids, signals
 from beamlike._core.ids import Pid, Ref
 from beamlike._core.process import (
     DEAD,
-    RUNNING,
     SWITCH_BUDGET,
     AdoptedProcess,
     Process,
@@ -42,6 +39,8 @@ from beamlike._core.watchdog import Watchdog
 from beamlike.errors import BeamlikeError, DeadlockError
 
 __all__ = ["Node", "current_node", "default_node", "reset_default", "set_default"]
+
+_raw_switch = greenlet.switch
 
 log = logging.getLogger("beamlike.node")
 
@@ -209,6 +208,7 @@ class Node:
         return proc
 
     def _forget(self, proc: AdoptedProcess) -> None:
+        other_pid: Pid
         for other_pid in proc.links or ():
             other = self.lookup(other_pid)
             if other is not None and other.links:

@@ -41,8 +41,6 @@ from typing import TYPE_CHECKING, Any
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
-_raw_switch = greenlet.switch
-
 from beamlike.errors import ProcessExit
 
 if TYPE_CHECKING:
@@ -65,6 +63,8 @@ __all__ = [
     "execute",
     "wake",
 ]
+
+_raw_switch = greenlet.switch
 
 crash_logger = logging.getLogger("beamlike.crash")
 
@@ -111,7 +111,7 @@ class Process:
 
     def __init__(self, node: Node, start: tuple[Any, tuple[Any, ...], dict[str, Any]]) -> None:
         self.node = node
-        self.pid = None
+        self.pid: Any = None
         self.mailbox = None
         self.state = RUNNABLE
         self.links = None
@@ -159,7 +159,8 @@ def worker_main(*_handoff: Any) -> None:
     runq = node.runq
     pool = node.pool
     while True:
-        execute(self, self.proc)
+        if execute(self, self.proc):
+            return  # GreenletExit: the greenlet itself is being torn down
         self.proc = None
         # Run the next process right here if it has not started yet.
         if runq and node.budget > 0:
@@ -200,11 +201,16 @@ def worker_main(*_handoff: Any) -> None:
             self.parent = nxt.g
 
 
-def execute(worker: Worker, proc: Any) -> None:
-    """Run one process to its end on ``worker`` and record its exit. Blocks."""
+def execute(worker: Worker, proc: Any) -> bool:
+    """Run one process to its end on ``worker`` and record its exit. Blocks.
+
+    Returns True when the worker greenlet itself got ``GreenletExit`` (it is being torn
+    down, e.g. at interpreter exit) and must end instead of running more processes.
+    """
     node = worker.node
     reason: Any = "normal"
     crash: BaseException | None = None
+    torn_down = False
     fn, args, kwargs = proc.start
     proc.start = _describe_call(fn)
     if proc.pending_exit is None:
@@ -219,6 +225,7 @@ def execute(worker: Worker, proc: Any) -> None:
             reason = exc.reason
         except GreenletExit:
             reason = "killed"
+            torn_down = True
         except BaseException as exc:  # a crash: the reason is the exception itself
             reason = crash = exc
         del fn, args, kwargs
@@ -243,6 +250,7 @@ def execute(worker: Worker, proc: Any) -> None:
         crash = None
     node.terminate(proc, reason)
     proc.g = None
+    return torn_down
 
 
 class AdoptedProcess:
@@ -253,7 +261,7 @@ class AdoptedProcess:
 
     def __init__(self, node: Node, g: greenlet) -> None:
         self.node = node
-        self.pid = None
+        self.pid: Any = None
         self.mailbox = None
         self.state = RUNNING
         self.links = None
