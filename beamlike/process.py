@@ -205,7 +205,8 @@ def run(fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Any:
 
 
 def send(dest: Pid | str | tuple[str, str], message: Any) -> Any:
-    """Send ``message`` to a pid, a registered name, or ``(name, node_name)``.
+    """Send ``message`` to a pid, a registered name, ``(name, node_name)``, or a *via*
+    name (any object with a ``whereis_name()`` method, such as a Registry key).
 
     Returns ``message``. Never blocks. A message to a dead pid is dropped (as in
     Erlang); a name that is not registered raises ``NoProcError``.
@@ -251,6 +252,12 @@ def _send_slow(node: Node, dest: Any, message: Any) -> Any:
         if node_name == node.name:
             return _send_slow(node, name, message)
         return message  # another node: nothing routes there yet (distribution layer)
+    whereis_name = getattr(dest, "whereis_name", None)
+    if whereis_name is not None:  # a via name (Registry), as Erlang's {via, Module, Name}
+        pid = whereis_name()
+        if pid is None:
+            raise NoProcError(f"cannot send to {dest!r}: no process is registered under that name")
+        return _send_slow(node, pid, message)
     raise BadArgumentType(
         "send expects a Pid, a registered name (str) or a (name, node) tuple; "
         f"got {dest!r} (of type {type(dest).__name__})"
@@ -333,6 +340,10 @@ def monitor(target: Pid | str | tuple[str, str]) -> Ref:
     ):
         proc = node.names.get(target[0]) if target[1] == node.name else None
         shown = proc.pid if proc is not None else target
+    elif getattr(target, "whereis_name", None) is not None:  # a via name
+        pid = target.whereis_name()  # type: ignore[union-attr]
+        proc = node.lookup(pid) if pid is not None else None
+        shown = pid if proc is not None else target
     else:
         raise BadArgumentType(
             "monitor expects a Pid, a registered name (str) or a (name, node) tuple; "

@@ -29,7 +29,12 @@ def send_after(delay: float, dest: Pid | str | tuple[str, str], message: Any) ->
     seconds = check_timeout(delay, "send_after delay")
     if seconds is None:
         raise BadArgumentType("send_after delay must be a number of seconds; got None")
-    if not (dest.__class__ is Pid or dest.__class__ is str or dest.__class__ is tuple):
+    if not (
+        dest.__class__ is Pid
+        or dest.__class__ is str
+        or dest.__class__ is tuple
+        or hasattr(dest, "whereis_name")
+    ):
         raise BadArgumentType(
             "send_after expects a Pid, a registered name (str) or a (name, node) tuple; "
             f"got {dest!r} (of type {type(dest).__name__})"

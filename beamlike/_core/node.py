@@ -36,7 +36,7 @@ from beamlike._core.process import (
 )
 from beamlike._core.timers import Timers
 from beamlike._core.watchdog import Watchdog
-from beamlike.errors import BeamlikeError, DeadlockError
+from beamlike.errors import BeamlikeError, DeadlockError, NoProcError
 
 __all__ = ["Node", "current_node", "default_node", "reset_default", "set_default"]
 
@@ -76,6 +76,7 @@ class Node:
         self.timer_refs: dict[Ref, Any] = {}
         self.adopted: dict[greenlet, AdoptedProcess] = {}
         self.pool: list[Worker] = []
+        self.exit_hooks: dict[Pid, list[Callable[[Pid, Any], None]]] = {}
         self.stopped = False
         self._ids = itertools.count(1)
         self._ensure_hub_started()
@@ -222,6 +223,19 @@ class Node:
         if proc is not None and proc.state is not DEAD:
             exc = getattr(g, "exception", None)
             self.terminate(proc, exc if exc is not None else "normal")
+
+    def on_exit(self, pid: Pid, hook: Callable[[Pid, Any], None]) -> None:
+        """Call ``hook(pid, reason)`` when the live process ``pid`` of this node exits.
+
+        For runtime services (tables, registries) that must clean up after a process,
+        as the BEAM does for ETS tables. The hook runs in the exiting process's
+        greenlet, after its name was released and before its links and monitors fire;
+        it must not block. Raises ``NoProcError`` if ``pid`` is not alive. Never blocks.
+        """
+        proc = self.lookup(pid)
+        if proc is None or proc.state is DEAD:
+            raise NoProcError(f"{pid!r} is not alive")
+        self.exit_hooks.setdefault(pid, []).append(hook)
 
     def terminate(self, proc: Any, reason: Any) -> None:
         """Record that ``proc`` exited with ``reason``: release its name, fire its links

@@ -33,6 +33,7 @@ before links and monitors fire, so a restarted process can register the name aga
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from greenlet import getcurrent
@@ -56,6 +57,8 @@ from beamlike.errors import (
     ProcessExit,
 )
 from beamlike.messages import Down, Exit
+
+_hook_log = logging.getLogger("beamlike.node")
 
 __all__ = [
     "add_link",
@@ -168,6 +171,14 @@ def terminate(node: Any, proc: Any, reason: Any) -> None:
             del node.names[proc.name]
         proc.name = None
     pid._proc = None
+    if node.exit_hooks:
+        hooks = node.exit_hooks.pop(pid, None)
+        if hooks:
+            for hook in hooks:
+                try:
+                    hook(pid, reason)
+                except Exception:  # a broken hook must not stop the exit
+                    _hook_log.exception("exit hook %r of %r failed", hook, pid)
     held = proc.monitors
     proc.monitors = None
     if held:
