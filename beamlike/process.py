@@ -189,6 +189,7 @@ def run(fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Any:
         box.append(fn(*args, **kwargs))
 
     main.__qualname__ = getattr(fn, "__qualname__", "run")
+    main.__module__ = getattr(fn, "__module__", None) or main.__module__
     me = current_process()
     _, ref = me.node.spawn(main, (), {}, monitor=me)
     assert ref is not None
@@ -250,7 +251,9 @@ def _send_slow(node: Node, dest: Any, message: Any) -> Any:
     ):
         name, node_name = dest
         if node_name == node.name:
-            return _send_slow(node, name, message)
+            proc = node.names.get(name)
+            if proc is not None:  # an unknown name here is dropped silently, as in Erlang
+                deliver(proc, message)
         return message  # another node: nothing routes there yet (distribution layer)
     whereis_name = getattr(dest, "whereis_name", None)
     if whereis_name is not None:  # a via name (Registry), as Erlang's {via, Module, Name}

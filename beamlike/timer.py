@@ -32,7 +32,12 @@ def send_after(delay: float, dest: Pid | str | tuple[str, str], message: Any) ->
     if not (
         dest.__class__ is Pid
         or dest.__class__ is str
-        or dest.__class__ is tuple
+        or (
+            dest.__class__ is tuple
+            and len(dest) == 2
+            and dest[0].__class__ is str
+            and dest[1].__class__ is str
+        )
         or hasattr(dest, "whereis_name")
     ):
         raise BadArgumentType(

@@ -100,7 +100,7 @@ class Ref:
         self.node = node
         self.id = next(_ref_numbers) if id is None else id
         self.creation = creation
-        self._hash = hash((node, self.id, creation))
+        self._hash = self.id  # refs of other nodes rarely share a dict; __eq__ decides
 
     def _key(self) -> tuple[str, int, int]:
         return (self.node, self.id, self.creation)

@@ -26,12 +26,14 @@ import operator
 from itertools import islice
 from typing import Any
 
+from beamlike._core.ids import Ref
 from beamlike._core.patterns import ANY, Compiled, compile_patterns
 from beamlike._core.process import RUNNING, SLEEPING, WAITING, block, wake
 from beamlike._core.signals import raise_pending_exit
 from beamlike.errors import BadArgument, BadArgumentType, ReceiveTimeout
+from beamlike.messages import Down
 
-__all__ = ["MISSING", "check_timeout", "receive_in", "sleep_in"]
+__all__ = ["MISSING", "check_timeout", "mark", "receive_in", "sleep_in", "wait_reply"]
 
 MISSING: Any = object()
 _index_of = operator.indexOf
@@ -61,6 +63,15 @@ def _timer_fired(proc: Any) -> None:
 
 def _find(compiled: Compiled, mailbox: Any, start: int) -> int:
     """Index of the first message at or after ``start`` that matches, or -1."""
+    size = len(mailbox)
+    if start and size - start < start:
+        # Few messages past the save pointer: index them from the right end, which a
+        # deque reaches in O(1), instead of iterating past the first ``start`` ones.
+        matcher = compiled.matcher
+        for index in range(start - size, 0):
+            if matcher(mailbox[index]):
+                return size + index
+        return -1
     best = -1
     for is_probe, scanner in compiled.probes:
         stop = best if best >= 0 else None
@@ -75,8 +86,23 @@ def _find(compiled: Compiled, mailbox: Any, start: int) -> int:
     return best
 
 
-def receive_in(proc: Any, patterns: tuple[Any, ...], timeout: Any, default: Any) -> Any:
-    """Receive for the calling process ``proc``. Blocks; see ``beamlike.receive``."""
+def mark(proc: Any) -> int:
+    """A mailbox position: messages that arrive from now on are at or after it.
+
+    Valid while the caller removes no message before it. Never blocks.
+    """
+    mailbox = proc.mailbox
+    return len(mailbox) if mailbox else 0
+
+
+def receive_in(
+    proc: Any, patterns: tuple[Any, ...], timeout: Any, default: Any, start: int = 0
+) -> Any:
+    """Receive for the calling process ``proc``. Blocks; see ``beamlike.receive``.
+
+    ``start`` is a ``mark``: messages before it are not looked at (OTP's receive
+    optimisation for replies tagged with a reference made after the mark).
+    """
     if proc.pending_exit is not None:
         raise_pending_exit(proc)
     timeout = check_timeout(timeout)
@@ -85,13 +111,16 @@ def receive_in(proc: Any, patterns: tuple[Any, ...], timeout: Any, default: Any)
     else:
         matcher = compile_patterns(patterns)
     node = proc.node
-    start = 0
     entry = None
     try:
         while True:
             mailbox = proc.mailbox
-            if mailbox:
+            if mailbox and len(mailbox) > start:
                 if matcher is None:
+                    if start:
+                        message = mailbox[start]
+                        del mailbox[start]
+                        return message
                     return mailbox.popleft()
                 index = _find(matcher, mailbox, start)
                 if index >= 0:
@@ -160,3 +189,73 @@ def sleep_in(proc: Any, seconds: Any) -> None:
             proc.timer = None
         if proc.state is SLEEPING:
             proc.state = RUNNING
+
+
+REPLY = True
+DOWN = False
+
+
+def wait_reply(proc: Any, start: int, ref: Any, timeout: float | None) -> tuple[bool, Any]:
+    """Wait for the reply to a call tagged ``ref``: ``(ref, value)`` or the monitor's
+    ``Down(ref, ...)``, looking only at messages from the mark ``start`` on.
+
+    Returns ``(REPLY, value)`` or ``(DOWN, reason)``; raises ``ReceiveTimeout``. The
+    scan is a plain loop over the new messages, made for the one pattern a call waits
+    for, so a caller with 10,000 unrelated queued messages pays nothing for them.
+    Blocks.
+    """
+    if proc.pending_exit is not None:
+        raise_pending_exit(proc)
+    node = proc.node
+    entry = None
+    try:
+        while True:
+            mailbox = proc.mailbox
+            if mailbox:
+                size = len(mailbox)
+                for index in range(start - size, 0):
+                    message = mailbox[index]
+                    cls = message.__class__
+                    if cls is tuple:
+                        if len(message) == 2 and (
+                            message[0] is ref or (message[0].__class__ is Ref and message[0] == ref)
+                        ):
+                            del mailbox[index]
+                            return REPLY, message[1]
+                    elif cls is Down and message.ref == ref:
+                        del mailbox[index]
+                        return DOWN, message.reason
+                start = size
+            if timeout is not None:
+                if entry is None:
+                    if timeout == 0:
+                        break
+                    proc.timed_out = False
+                    entry = proc.timer = node.timers.add(timeout, _timer_fired, proc)
+                elif proc.timed_out:
+                    break
+            proc.state = WAITING
+            block(proc)
+            if proc.pending_exit is not None:
+                raise_pending_exit(proc)
+    finally:
+        if entry is not None and entry.active:
+            node.timers.cancel(entry)
+        if proc.timer is entry:
+            proc.timer = None
+        if proc.state is WAITING:
+            proc.state = RUNNING
+    raise ReceiveTimeout(f"no reply for {ref!r} within {timeout} s in {proc.pid!r}")
+
+
+def flush_down(proc: Any, start: int, ref: Any) -> None:
+    """Remove a ``Down`` for ``ref`` that arrived at or after the mark. Never blocks."""
+    mailbox = proc.mailbox
+    if not mailbox:
+        return
+    size = len(mailbox)
+    for index in range(min(start, size) - size, 0):
+        message = mailbox[index]
+        if message.__class__ is Down and message.ref == ref:
+            del mailbox[index]
+            return

@@ -44,8 +44,8 @@ _raw_switch = greenlet.switch
 
 log = logging.getLogger("beamlike.node")
 
-# Process-to-process hand-offs the hub's drain callback makes before it lets the event
-# loop poll for I/O again.
+# Process-to-process hand-offs (direct ones included) the hub's drain callback allows
+# before it lets the event loop run its other callbacks, timers and I/O again.
 DRAIN_BUDGET = 2000
 
 _creations = itertools.count(1)
@@ -77,6 +77,11 @@ class Node:
         self.adopted: dict[greenlet, AdoptedProcess] = {}
         self.pool: list[Worker] = []
         self.exit_hooks: dict[Pid, list[Callable[[Pid, Any], None]]] = {}
+        # Active reply aliases (OTP's alias monitors): call reference -> caller. A reply
+        # to a reference no longer here (the call timed out) is dropped.
+        self.aliases: dict[Ref, Any] = {}
+        # Running GenServers (pid -> loop state), for code upgrades and sys.
+        self.gen_servers: dict[Pid, Any] = {}
         self.stopped = False
         self._ids = itertools.count(1)
         self._ensure_hub_started()
@@ -126,9 +131,10 @@ class Node:
             if rounds <= 0:
                 self.loop.run_callback(self._drain)  # let the loop poll I/O first
                 return
-            rounds -= 1
             self.budget = SWITCH_BUDGET
             dispatch(self, runq.popleft())
+            # Count the direct hand-offs made since, not just this dispatch.
+            rounds -= 1 + SWITCH_BUDGET - self.budget
         self.drain_scheduled = False
 
     def switch_to_hub(self, proc: Any) -> None:
