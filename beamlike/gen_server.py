@@ -553,6 +553,7 @@ def _loop(server: _Server, me: Any, timeout: float | None, continue_: Any) -> No
                 timeout, continue_ = _noreply(server, me, result, "handle_cast")
             elif cls is System:
                 timeout, continue_ = _system(server, me, message, timeout)
+                module = server.module  # a code change may have replaced it
             elif cls is Exit and message.pid == server.parent and me.trap_exit:
                 _stop(server, me, message.reason, server.state)
             elif message is _TIMEOUT:
