@@ -27,21 +27,23 @@ import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from beamlike._core import signals
 from beamlike._core.ids import Pid, Ref
 from beamlike._core.mailbox import MISSING, receive_in
 from beamlike._core.node import Node, current_node, current_process, default_node
 from beamlike._core.patterns import ANY as _ANY
-from beamlike._core.process import RUNNABLE, WAITING, Worker
+from beamlike._core.process import RUNNABLE, WAITING, Worker, initial_call
 from beamlike._core.process import current_greenlet as getcurrent
 from beamlike._core.signals import deliver
 from beamlike.errors import BadArgument, BadArgumentType, NoProcError, ProcessExit
 from beamlike.messages import NORMAL, Down, Exit
 
 __all__ = [
+    "Dest",
     "ProcessInfo",
+    "ViaName",
     "demonitor",
     "exit",
     "is_alive",
@@ -66,6 +68,16 @@ __all__ = [
     "whereis",
 ]
 
+
+@runtime_checkable
+class ViaName(Protocol):
+    """A name resolved by its own registry (Erlang's ``{via, Module, Name}``), such as
+    ``Registry.via(registry, key)``: anything with ``whereis_name()``."""
+
+    def whereis_name(self) -> Pid | None: ...
+
+
+Dest = Pid | str | tuple[str, str] | ViaName
 
 # -- spawning ------------------------------------------------------------------------
 
@@ -205,7 +217,7 @@ def run(fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Any:
 # -- messages ------------------------------------------------------------------------
 
 
-def send(dest: Pid | str | tuple[str, str], message: Any) -> Any:
+def send(dest: Dest, message: Any) -> Any:
     """Send ``message`` to a pid, a registered name, ``(name, node_name)``, or a *via*
     name (any object with a ``whereis_name()`` method, such as a Registry key).
 
@@ -321,7 +333,7 @@ def unlink(pid: Pid) -> bool:
     return True
 
 
-def monitor(target: Pid | str | tuple[str, str]) -> Ref:
+def monitor(target: Dest) -> Ref:
     """Monitor a process (by pid, name or ``(name, node)``); return the monitor ref.
 
     Exactly one ``Down(ref, pid, reason)`` arrives when it exits, at once with reason
@@ -533,7 +545,7 @@ def process_info(pid: Pid) -> ProcessInfo | None:
             trap_exit=proc.trap_exit,
             registered_name=proc.name,
             memory=memory,
-            initial_call=proc.start if isinstance(proc.start, str) else _describe(proc.start[0]),
+            initial_call=initial_call(proc),
         )
         if node is not None
         else None

@@ -331,7 +331,7 @@ class Via:
             return f"Via({self.registry!r}, {self.key!r})"
         return f"Via({self.registry!r}, {self.key!r}, {self.value!r})"
 
-    def _state(self, what: str) -> _State:
+    def _unique_state(self, what: str) -> _State:
         state = _state(self.registry, what)
         if state.kind != UNIQUE:
             raise BadArgument(
@@ -342,7 +342,7 @@ class Via:
 
     def whereis_name(self) -> Pid | None:
         """The pid registered under the key, or None. Never blocks."""
-        held = self._state(f"{self!r}.whereis_name").by_key.get(self.key)
+        held = self._unique_state(f"{self!r}.whereis_name").by_key.get(self.key)
         return next(iter(held.values())).pid if held else None
 
     def register_name(self, pid: Pid) -> bool:
@@ -353,7 +353,7 @@ class Via:
         exits. Raises ``NoProcError`` if ``pid`` is not alive. Never blocks.
         """
         what = f"{self!r}.register_name"
-        state = self._state(what)
+        state = self._unique_state(what)
         _check_pid(pid, what)
         if pid.node != state.node.name or state.node.lookup(pid) is None:
             raise NoProcError(f"{what}: {pid!r} is not a live process of this node")
@@ -364,7 +364,7 @@ class Via:
 
     def unregister_name(self) -> None:
         """Remove the key's entry, whichever process holds it. Never blocks."""
-        state = self._state(f"{self!r}.unregister_name")
+        state = self._unique_state(f"{self!r}.unregister_name")
         for seq, entry in list(state.by_key.get(self.key, {}).items()):
             state.remove(seq, entry)
 

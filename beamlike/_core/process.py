@@ -61,6 +61,7 @@ __all__ = [
     "current_greenlet",
     "dispatch",
     "execute",
+    "initial_call",
     "wake",
 ]
 
@@ -212,7 +213,7 @@ def execute(worker: Worker, proc: Any) -> bool:
     crash: BaseException | None = None
     torn_down = False
     fn, args, kwargs = proc.start
-    proc.start = _describe_call(fn)
+    proc.start = fn  # keep only the function (see initial_call); let args go with it
     if proc.pending_exit is None:
         try:
             if kwargs:
@@ -243,7 +244,7 @@ def execute(worker: Worker, proc: Any) -> bool:
         crash_logger.error(
             "process %r (%s) crashed: %r",
             proc.pid,
-            proc.start,
+            initial_call(proc),
             crash,
             exc_info=crash,
         )
@@ -277,6 +278,19 @@ class AdoptedProcess:
 
     def __repr__(self) -> str:
         return f"<AdoptedProcess {self.pid!r} {self.state}>"
+
+
+def initial_call(proc: Any) -> str:
+    """``module.function`` a process was started with (or what an adopted one is).
+
+    Never blocks.
+    """
+    start = proc.start
+    if start.__class__ is str:
+        return start  # type: ignore[no-any-return]
+    if start.__class__ is tuple:
+        start = start[0]
+    return _describe_call(start)
 
 
 def _describe_call(fn: Any) -> str:

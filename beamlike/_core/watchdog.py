@@ -25,7 +25,7 @@ from typing import Any
 
 from gevent import monkey
 
-from beamlike._core.process import execute
+from beamlike._core.process import execute, initial_call
 
 __all__ = ["Watchdog", "find_process_frame"]
 
@@ -108,7 +108,7 @@ class Watchdog:
                 "process %r (%s) has blocked the event loop for %.2f s (threshold %.2f s): "
                 "it runs without yielding; move CPU-bound work off the hub.\n%s",
                 proc.pid,
-                proc.start,
+                initial_call(proc),
                 now - since,
                 self.threshold,
                 stack,
