@@ -108,7 +108,7 @@ class AccessError(BadArgument):
 
     Attributes:
         table: the table id given; operation: what was tried; access: the table's mode;
-        pid: the calling process.
+        pid: the calling process; owner: the table's owner.
     """
 
     def __init__(self, table: Any, operation: str, access: str, pid: Pid, owner: Pid) -> None:
@@ -120,6 +120,7 @@ class AccessError(BadArgument):
         self.operation = operation
         self.access = access
         self.pid = pid
+        self.owner = owner
 
 
 class NoTableError(BadArgument):
@@ -795,12 +796,10 @@ _Matcher = Callable[[Any, dict[int, Any]], bool]
 
 
 def _is_literal(pattern: Any) -> bool:
-    if pattern is ANY or pattern.__class__ is Var:
-        return False
+    if pattern is ANY or pattern.__class__ is Var or isinstance(pattern, dict):
+        return False  # a dict pattern matches a superset, not only an equal dict
     if isinstance(pattern, (tuple, list)):
         return builtins.all(_is_literal(p) for p in pattern)
-    if isinstance(pattern, dict):
-        return builtins.all(_is_literal(p) for p in pattern.values())
     return True
 
 
@@ -825,16 +824,27 @@ def _compile(pattern: Any) -> _Matcher:
         kind = tuple if isinstance(pattern, tuple) else list
         subs = [_compile(p) for p in pattern]
         size = len(subs)
-        return lambda value, bindings: (
-            isinstance(value, kind)
-            and len(value) == size
-            and builtins.all(sub(v, bindings) for sub, v in zip(subs, value, strict=True))
-        )
+
+        def sequence(value: Any, bindings: dict[int, Any]) -> bool:
+            if not isinstance(value, kind) or len(value) != size:
+                return False
+            for sub, element in zip(subs, value, strict=True):
+                if not sub(element, bindings):
+                    return False
+            return True
+
+        return sequence
     items = [(k, _compile(p)) for k, p in pattern.items()]
-    return lambda value, bindings: (
-        isinstance(value, dict)
-        and builtins.all(k in value and sub(value[k], bindings) for k, sub in items)
-    )
+
+    def subset(value: Any, bindings: dict[int, Any]) -> bool:
+        if not isinstance(value, dict):
+            return False
+        for k, sub in items:
+            if k not in value or not sub(value[k], bindings):
+                return False
+        return True
+
+    return subset
 
 
 def _candidates(table: _Table, pattern: Any) -> list[tuple[Any, ...]]:
@@ -955,7 +965,7 @@ def give_away(tab: TableId, pid: Pid, gift_data: Any) -> bool:
     return True
 
 
-def setopts(tab: TableId, *, heir: Pid | None | Any = _MISSING, heir_data: Any = None) -> bool:
+def setopts(tab: TableId, *, heir: Pid | None = _MISSING, heir_data: Any = None) -> bool:
     """Set the heir (None: no heir) and its data. Only the owner may.
 
     As in Erlang, an heir that is not alive now is ignored (no heir). Never blocks.
