@@ -4,7 +4,8 @@ A pattern is one of:
 
 - ``ANY``: matches every message;
 - a type (class): matches instances of it (``isinstance``);
-- a callable that is not a class: a predicate, called with the message;
+- a callable that is not a class: a predicate, called with the message (one that
+  raises an ``Exception`` does not match, as a failing Erlang guard);
 - a tuple or list of patterns: a message of the same kind (tuple or list) and length
   whose elements match element-wise;
 - a dict of patterns: a dict message that has at least those keys, with matching values;
@@ -200,7 +201,11 @@ def _isinstance_of(cls: type, message: Any) -> bool:
 
 
 def _call_predicate(predicate: Callable[[Any], Any], message: Any) -> bool:
-    return bool(predicate(message))
+    # As an Erlang guard that raises: no match (so ``lambda m: m > 5`` skips strings).
+    try:
+        return bool(predicate(message))
+    except Exception:
+        return False
 
 
 def _compile_sequence(pattern: tuple[Any, ...] | list[Any]) -> Matcher:

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 __all__ = ["TimerEntry", "Timers"]
+
+log = logging.getLogger("beamlike.timers")
 
 _monotonic = time.monotonic
 
@@ -108,7 +111,10 @@ class Timers:
             entry = heapq.heappop(heap)[2]
             if entry.active:
                 entry.active = False
-                entry.callback(entry.arg)
+                try:
+                    entry.callback(entry.arg)
+                except Exception:  # one broken timer must not stop the others
+                    log.exception("timer callback %r failed", entry.callback)
             else:
                 self._dead -= 1
         while heap and not heap[0][2].active:
