@@ -31,7 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from beamlike._core import signals
 from beamlike._core.ids import Pid, Ref
-from beamlike._core.mailbox import MISSING, receive_in
+from beamlike._core.mailbox import MISSING, receive_any, receive_in
 from beamlike._core.node import Node, current_node, current_process, default_node
 from beamlike._core.patterns import ANY as _ANY
 from beamlike._core.process import RUNNABLE, WAITING, Worker, initial_call
@@ -289,10 +289,11 @@ def receive(*patterns: Any, timeout: float | None = None, default: Any = MISSING
     """
     g = getcurrent()
     proc = g.proc if g.__class__ is Worker else current_process(g)
-    if not patterns and timeout is None and proc.pending_exit is None:
+    if not patterns and timeout is None:  # the plain receive: any message
         mailbox = proc.mailbox
-        if mailbox:
+        if mailbox and proc.pending_exit is None:
             return mailbox.popleft()
+        return receive_any(proc)
     return receive_in(proc, patterns, timeout, default)
 
 

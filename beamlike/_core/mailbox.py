@@ -33,7 +33,15 @@ from beamlike._core.signals import raise_pending_exit
 from beamlike.errors import BadArgument, BadArgumentType, ReceiveTimeout
 from beamlike.messages import Down
 
-__all__ = ["MISSING", "check_timeout", "mark", "receive_in", "sleep_in", "wait_reply"]
+__all__ = [
+    "MISSING",
+    "check_timeout",
+    "mark",
+    "receive_any",
+    "receive_in",
+    "sleep_in",
+    "wait_reply",
+]
 
 MISSING: Any = object()
 _index_of = operator.indexOf
@@ -86,6 +94,22 @@ def _find(compiled: Compiled, mailbox: Any, start: int) -> int:
     return best
 
 
+def receive_any(proc: Any) -> Any:
+    """Wait for any message and take it: the plain ``receive()``. Blocks."""
+    try:
+        while True:
+            if proc.pending_exit is not None:
+                raise_pending_exit(proc)
+            mailbox = proc.mailbox
+            if mailbox:
+                return mailbox.popleft()
+            proc.state = WAITING
+            block(proc)
+    finally:
+        if proc.state is WAITING:  # block() raised (DeadlockError in the main greenlet)
+            proc.state = RUNNING
+
+
 def mark(proc: Any) -> int:
     """A mailbox position: messages that arrive from now on are at or after it.
 
@@ -105,11 +129,15 @@ def receive_in(
     """
     if proc.pending_exit is not None:
         raise_pending_exit(proc)
-    timeout = check_timeout(timeout)
+    if timeout is not None:
+        timeout = check_timeout(timeout)
     if not patterns or (len(patterns) == 1 and patterns[0] is ANY):
         matcher = None
     else:
         matcher = compile_patterns(patterns)
+        mailbox = proc.mailbox
+        if mailbox and not start and matcher.matcher(mailbox[0]):
+            return mailbox.popleft()  # the first message matches: no scan to set up
     node = proc.node
     entry = None
     try:

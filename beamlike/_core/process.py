@@ -216,12 +216,24 @@ def execute(worker: Worker, proc: Any) -> bool:
     proc.start = fn  # keep only the function (see initial_call); let args go with it
     if proc.pending_exit is None:
         try:
+            # Plain calls for small arities: CPython 3.11 runs f(*args) in a new C-level
+            # eval frame, which every parked process would then keep (~400 bytes).
             if kwargs:
                 fn(*args, **kwargs)
-            elif args:
-                fn(*args)
             else:
-                fn()
+                arity = len(args)
+                if arity == 0:
+                    fn()
+                elif arity == 1:
+                    fn(args[0])
+                elif arity == 2:
+                    fn(args[0], args[1])
+                elif arity == 3:
+                    fn(args[0], args[1], args[2])
+                elif arity == 4:
+                    fn(args[0], args[1], args[2], args[3])
+                else:
+                    fn(*args)
         except ProcessExit as exc:
             reason = exc.reason
         except GreenletExit:
