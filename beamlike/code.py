@@ -37,7 +37,7 @@ from typing import Any
 from beamlike._core.ids import Pid
 from beamlike._core.node import current_node
 from beamlike.errors import BeamlikeError
-from beamlike.gen_server import CallError, system_call
+from beamlike.gen_server import CallError, SysError, system_call
 
 __all__ = ["UpgradeResult", "servers_of", "upgrade"]
 
@@ -117,8 +117,10 @@ def upgrade(
         except CallError as exc:
             results.append(UpgradeResult(pid, cls.__qualname__, old_vsn, new_vsn, False, exc))
             continue
-        if answer.__class__ is tuple and answer and answer[0] == "error":
-            results.append(UpgradeResult(pid, cls.__qualname__, old_vsn, new_vsn, False, answer[1]))
+        if answer.__class__ is SysError:
+            results.append(
+                UpgradeResult(pid, cls.__qualname__, old_vsn, new_vsn, False, answer.error)
+            )
         else:
             results.append(UpgradeResult(pid, cls.__qualname__, old_vsn, new_vsn, True))
         _resume(pid, timeout)
@@ -134,7 +136,9 @@ def _find_class(module: types.ModuleType, old: type) -> type | None:
         target = getattr(target, part, None)
         if target is None:
             return None
-    return target if isinstance(target, type) else None
+    # reload() re-runs the source in the *same* module namespace: a class the new source
+    # no longer defines is still there, as the old object. That counts as gone.
+    return target if isinstance(target, type) and target is not old else None
 
 
 def _resume(pid: Pid, timeout: float | None) -> None:

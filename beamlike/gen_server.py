@@ -78,6 +78,7 @@ __all__ = [
     "Ok",
     "Reply",
     "Stop",
+    "SysError",
     "System",
     "call",
     "cast",
@@ -90,6 +91,7 @@ __all__ = [
 
 log = logging.getLogger("beamlike.gen_server")
 trace_log = logging.getLogger("beamlike.sys")
+crash_log = logging.getLogger("beamlike.crash")
 
 _MISSING: Any = object()
 DEFAULT_TIMEOUT = 5.0
@@ -252,6 +254,18 @@ class CallError(BeamlikeError):
 
 class CallTimeout(CallError, TimeoutError):
     """The server did not answer within the call's timeout."""
+
+
+class SysError:
+    """The answer of a system request that failed (never a valid state)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Any) -> None:
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"SysError({self.error!r})"
 
 
 class BadReturn(BeamlikeError):
@@ -449,7 +463,7 @@ def _unregister(name: Any) -> None:
 class _Server:
     """The state of the generic loop of one server process."""
 
-    __slots__ = ("module", "state", "parent", "name", "debug", "suspended")
+    __slots__ = ("module", "state", "parent", "name", "debug", "suspended", "terminated")
 
     def __init__(self, module: GenServer, parent: Pid, name: Any) -> None:
         self.module = module
@@ -458,6 +472,7 @@ class _Server:
         self.name = name
         self.debug = False
         self.suspended = False
+        self.terminated = False
 
 
 def _server_main(starter: proc_lib.Starter, cls: type[GenServer], arg: Any, name: Any) -> None:
@@ -473,6 +488,7 @@ def _server_main(starter: proc_lib.Starter, cls: type[GenServer], arg: Any, name
     try:
         result = server.module.init(arg)
     except Exception as exc:
+        crash_log.error("%s %r crashed in init: %r", cls.__qualname__, me.pid, exc, exc_info=exc)
         _unregister_on_failure(server, me)
         starter.fail(exc)
     if result.__class__ is Ok:
@@ -511,8 +527,8 @@ def _loop(server: _Server, me: Any, timeout: float | None, continue_: Any) -> No
                 result = module.handle_continue(continue_, server.state)
                 timeout, continue_ = _noreply(server, me, result, "handle_continue")
                 continue
-            if server.suspended:
-                message = receive_in(me, (System,), None, None)
+            if server.suspended:  # only system messages, and the parent's exit
+                message = receive_in(me, (System, Exit(server.parent, ANY)), None, None)
             elif timeout is None:
                 mailbox = me.mailbox
                 while not mailbox:  # the plain receive of a server, inlined
@@ -566,7 +582,8 @@ def _loop(server: _Server, me: Any, timeout: float | None, continue_: Any) -> No
         raise
     except Exception as exc:
         # A callback raised: terminate, then crash with that exception as the reason.
-        _terminate(server, me, exc, server.state)
+        if not server.terminated:
+            _terminate(server, me, exc, server.state)
         raise
 
 
@@ -586,6 +603,7 @@ def _noreply(server: _Server, me: Any, result: Any, callback: str) -> tuple[Any,
 
 def _terminate(server: _Server, me: Any, reason: Any, state: Any) -> None:
     server.state = state
+    server.terminated = True  # once, even if terminate raises
     try:
         server.module.terminate(reason, state)
     finally:
@@ -598,7 +616,15 @@ def _stop(server: _Server, me: Any, reason: Any, state: Any) -> None:
     """Run terminate, then exit with ``reason``. Does not return."""
     _terminate(server, me, reason, state)
     if isinstance(reason, BaseException):
-        raise reason
+        raise reason  # the runtime logs the crash report, with its traceback
+    if not is_shutdown_reason(reason) and reason != "killed":
+        crash_log.error(
+            "%s %r terminating with reason %r (last state %r)",
+            type(server.module).__qualname__,
+            me.pid,
+            reason,
+            state,
+        )
     raise ProcessExit(reason)
 
 
@@ -612,7 +638,7 @@ def _system(server: _Server, me: Any, message: System, timeout: Any) -> tuple[An
         try:
             server.state = request[1](server.state)
         except Exception as exc:
-            answer = ("error", exc)
+            answer = SysError(exc)
         else:
             answer = server.state
     elif kind == "suspend":
@@ -644,7 +670,7 @@ def _system(server: _Server, me: Any, message: System, timeout: Any) -> tuple[An
                 new_class,
                 exc_info=exc,
             )
-            answer = ("error", exc)
+            answer = SysError(exc)
         else:
             server.module = new_module
             server.state = new_state
@@ -652,7 +678,7 @@ def _system(server: _Server, me: Any, message: System, timeout: Any) -> tuple[An
         reply(message.from_, "ok")
         _stop(server, me, request[1], server.state)
     else:
-        answer = ("error", f"unknown system request {request!r}")
+        answer = SysError(BeamlikeError(f"unknown system request {request!r}"))
     reply(message.from_, answer)
     return timeout, _MISSING
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from beamlike._core.mailbox import flush_down, mark, receive_in
+from beamlike._core.mailbox import MISSING, flush_down, mark, receive_in
 from beamlike._core.node import current_process
 from beamlike.errors import BeamlikeError, ProcessExit
 from beamlike.messages import ANY, Down
@@ -123,22 +123,20 @@ def _start(
     starter = Starter(me.pid, ref, link)
     pid, monitor_ref = spawn_opt(fn, (starter, *args), kwargs, link=link, monitor=True)
     try:
-        message = receive_in(
-            me,
-            (Ack, Down(monitor_ref, ANY, ANY)),
-            timeout,
-            None,
-            position,
-        )
+        message = receive_in(me, (Ack, Down(monitor_ref, ANY, ANY)), timeout, MISSING, position)
     except TimeoutError:
         if link:
             unlink(pid)
         exit_process(pid, "kill")
+        from beamlike.process import demonitor
+
+        demonitor(monitor_ref)
+        flush_down(me, position, monitor_ref)
         raise StartTimeout(
             "timeout", f"{fn!r} did not acknowledge its start within {timeout} s"
         ) from None
     while message.__class__ is Ack and message.ref is not ref:  # an old, unrelated ack
-        message = receive_in(me, (Ack, Down(monitor_ref, ANY, ANY)), timeout, None, position)
+        message = receive_in(me, (Ack, Down(monitor_ref, ANY, ANY)), timeout, MISSING, position)
     if message.__class__ is Down:
         raise StartError(message.reason, f"process exited before it started: {message.reason!r}")
     from beamlike.process import demonitor

@@ -29,14 +29,14 @@ from collections.abc import Callable
 from typing import Any
 
 from beamlike.errors import BeamlikeError
-from beamlike.gen_server import DEFAULT_TIMEOUT, system_call
+from beamlike.gen_server import DEFAULT_TIMEOUT, SysError, system_call
 
 __all__ = ["get_state", "get_status", "replace_state", "resume", "suspend", "trace"]
 
 
 def _checked(answer: Any, what: str) -> Any:
-    if answer.__class__ is tuple and len(answer) == 2 and answer[0] == "error":
-        error = answer[1]
+    if answer.__class__ is SysError:
+        error = answer.error
         if isinstance(error, BaseException):
             raise error
         raise BeamlikeError(f"{what} failed: {error!r}")

@@ -60,11 +60,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from beamlike import dynamic_supervisor
 from beamlike._core import signals
 from beamlike._core.ids import Pid, Ref
 from beamlike._core.mailbox import check_timeout
 from beamlike._core.node import current_process
-from beamlike.errors import BadArgument, BadArgumentType, BeamlikeError
+from beamlike.dynamic_supervisor import DynamicSupervisor
+from beamlike.errors import BadArgument, BadArgumentType, BeamlikeError, ProcessExit
 from beamlike.messages import ANY, Down, Exit
 from beamlike.process import (
     _resolve_function,
@@ -336,9 +338,7 @@ def ignore(task: Task) -> tuple[str, Any] | None:
     return ("ok", message[1])
 
 
-def shutdown(
-    task: Task, timeout: float | str | None = DEFAULT_TIMEOUT
-) -> tuple[str, Any] | None:
+def shutdown(task: Task, timeout: float | str | None = DEFAULT_TIMEOUT) -> tuple[str, Any] | None:
     """Unlink the task and stop it; return its result if it had one.
 
     Sends it exit signal ``"shutdown"`` and waits up to ``timeout`` seconds for it to
@@ -394,6 +394,11 @@ def _ref_in(refs: dict[Ref, Any]) -> Callable[[Any], bool]:
     return is_ours
 
 
+def _down_of(is_ours: Callable[[Any], bool]) -> Any:
+    """The pattern of a ``Down`` whose ref ``is_ours`` accepts."""
+    return Down(is_ours, ANY, ANY)  # type: ignore[arg-type]
+
+
 def _remaining(deadline: float | None) -> float | None:
     if deadline is None:
         return None
@@ -419,7 +424,7 @@ def await_many(tasks: Iterable[Task], timeout: float | None = DEFAULT_TIMEOUT) -
     while pending:
         message = receive(
             (is_ours, ANY),
-            Down(is_ours, ANY, ANY),
+            _down_of(is_ours),
             timeout=_remaining(deadline),
             default=_NOTHING,
         )
@@ -490,7 +495,7 @@ def yield_many(
     while pending and len(results) < limit:
         message = receive(
             (is_ours, ANY),
-            Down(is_ours, ANY, ANY),
+            _down_of(is_ours),
             timeout=_remaining(deadline),
             default=_NOTHING,
         )
@@ -567,7 +572,17 @@ def async_stream(
     Iterate it from one process only.
     """
     func = _resolve_function(fn)
-    return _stream(items, func, "async_stream", _spawn_linked, max_concurrency, ordered, timeout, on_timeout, zip_input_on_exit)
+    return _stream(
+        items,
+        func,
+        "async_stream",
+        _spawn_linked,
+        max_concurrency,
+        ordered,
+        timeout,
+        on_timeout,
+        zip_input_on_exit,
+    )
 
 
 def _spawn_linked(fn: Callable[[Any], Any], item: Any) -> Task:
@@ -647,13 +662,22 @@ def _run_stream(
                 started += 1
             if not running:
                 return  # exhausted, and (ordered) every result delivered
-            deadlines = [r.deadline for r in running.values() if r.deadline is not None and not (r.replied or r.timed_out)]
+            deadlines = [
+                r.deadline
+                for r in running.values()
+                if r.deadline is not None and not (r.replied or r.timed_out)
+            ]
             wait = None if not deadlines else max(0.0, min(deadlines) - time.monotonic())
-            message = receive((is_ours, ANY), Down(is_ours, ANY, ANY), timeout=wait, default=_NOTHING)
+            message = receive((is_ours, ANY), _down_of(is_ours), timeout=wait, default=_NOTHING)
             if message is _NOTHING:
                 now = time.monotonic()
                 for entry in list(running.values()):
-                    if entry.replied or entry.timed_out or entry.deadline is None or entry.deadline > now:
+                    if (
+                        entry.replied
+                        or entry.timed_out
+                        or entry.deadline is None
+                        or entry.deadline > now
+                    ):
                         continue
                     if on_timeout == "exit":
                         raise TaskTimeout(
@@ -722,3 +746,257 @@ def _close_stream(me: Any, running: dict[Ref, _Running]) -> None:
 
 
 # -- TaskSupervisor ------------------------------------------------------------------
+
+
+class _Go:
+    """The owner's go-ahead to a supervised task: the tag to reply with."""
+
+    __slots__ = ("ref",)
+
+    def __init__(self, ref: Ref) -> None:
+        self.ref = ref
+
+
+# How long a supervised task waits for its owner's go-ahead (Elixir's 5 s).
+_GO_TIMEOUT = 5.0
+
+
+def _start_replying(owner: Pid, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Any) -> Pid:
+    """A child's start function, run in the supervisor: start a task linked to it that
+    waits for its owner's go-ahead, runs ``fn`` and replies."""
+
+    def body() -> None:
+        watch = monitor(owner)
+        go = receive(_Go, Down(watch, ANY, ANY), timeout=_GO_TIMEOUT, default=_NOTHING)
+        if go is _NOTHING:
+            raise ProcessExit("timeout")
+        if go.__class__ is Down:
+            raise ProcessExit(("shutdown", go.reason))  # the owner died before asking
+        demonitor(watch, flush=True)
+        value = fn(*args, **kwargs)
+        _reply(owner, go.ref, value)
+
+    return spawn_link(_named(body, fn))
+
+
+def _start_plain(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Any) -> Pid:
+    """A child's start function for ``start_child``: run ``fn``, reply to nobody."""
+    return spawn_link(fn, *args, **kwargs)
+
+
+def _supervised(sup: Any, fn: Any, args: tuple[Any, ...], kwargs: Any, linked: bool) -> Task:
+    fn = _resolve_function(fn)
+    me = current_process()
+    spec = {
+        "id": "task",
+        "start": (_start_replying, (me.pid, fn, args, kwargs), {}),
+        "restart": "temporary",
+        "shutdown": DEFAULT_TIMEOUT,
+    }
+    pid = dynamic_supervisor.start_child(sup, spec)
+    assert pid is not None
+    if linked:
+        link(pid)
+    ref = monitor(pid)
+    if me.node.lookup(pid) is not None:
+        _activate(me, pid, ref)
+    send(pid, _Go(ref))
+    return Task(pid, ref, me.pid)
+
+
+class TaskSupervisor:
+    """Tasks under a supervisor (Elixir's ``Task.Supervisor``).
+
+    A task supervisor is a ``DynamicSupervisor`` whose children are tasks, temporary by
+    default: a crashed task is not restarted. Its pid (or name) is what the functions
+    below take as ``sup``; ``dynamic_supervisor.which_children``, ``count_children``,
+    ``terminate_child`` and ``stop`` work on it too. When it stops, its tasks get
+    ``exit(pid, "shutdown")`` and are killed after 5 s.
+
+    ==============================================  =======  ===========================
+    function                                        blocks?  what it does
+    ==============================================  =======  ===========================
+    ``start_link(*, name=None, max_children=None)``  yes      start one, linked
+    ``child_spec(**options) -> dict``                never    to start one under a
+                                                             Supervisor
+    ``async_(sup, fn, *args, **kwargs) -> Task``     yes      a task linked to the caller
+    ``async_nolink(sup, fn, ...) -> Task``           yes      a task not linked: a crash
+                                                             comes as ``TaskExit`` /
+                                                             ``("exit", reason)``
+    ``start_child(sup, fn, ...) -> Pid``             yes      fire and forget
+    ``children(sup) -> [Pid]``                       yes      the running tasks
+    ``terminate_child(sup, pid)``                    yes      stop one
+    ``async_stream(sup, items, fn, ...)``            [1]      ``task.async_stream`` under
+                                                             ``sup``
+    ``async_stream_nolink(sup, items, fn, ...)``     [1]      ... not linked to the caller
+    ==============================================  =======  ===========================
+
+    "Blocks" here means: until the supervisor has started (or stopped) the task, which
+    is a call to it, not until the task finishes. [1] as ``async_stream``.
+
+    Example::
+
+        sup = TaskSupervisor.start_link()
+        task = TaskSupervisor.async_nolink(sup, int, "not a number")
+        try:
+            await_(task)
+        except TaskExit as exc:        # the crash did not take us down
+            assert isinstance(exc.reason, ValueError)
+    """
+
+    @staticmethod
+    def start_link(
+        *,
+        name: Any = None,
+        max_children: int | None = None,
+        max_restarts: int = 3,
+        max_seconds: float = 5.0,
+    ) -> Pid:
+        """Start a task supervisor linked to the caller; return its pid.
+
+        ``max_children`` bounds how many tasks run under it at once (then starting one
+        raises ``MaxChildrenError``). Blocks until it is running.
+        """
+        pid = DynamicSupervisor.start_link(
+            name=name,
+            max_children=max_children,
+            max_restarts=max_restarts,
+            max_seconds=max_seconds,
+        )
+        assert pid is not None
+        return pid
+
+    @staticmethod
+    def child_spec(**options: Any) -> dict[str, Any]:
+        """A child spec that starts a task supervisor under a Supervisor; ``options`` go
+        to ``start_link`` (``id`` is taken from ``name`` when given). Never blocks."""
+        return {
+            "id": options.get("name", "TaskSupervisor"),
+            "start": (TaskSupervisor.start_link, (), options),
+            "type": "supervisor",
+        }
+
+    @staticmethod
+    def async_(sup: Any, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Task:
+        """Start ``fn(*args, **kwargs)`` as a task under ``sup``, linked to and monitored
+        by the caller, as ``task.async_`` does: await it with ``await_``, and a crash
+        takes the caller down (unless it traps exits).
+
+        Blocks until the supervisor started the task. Raises ``MaxChildrenError`` when
+        the supervisor is full.
+        """
+        return _supervised(sup, fn, args, kwargs, True)
+
+    @staticmethod
+    def async_nolink(sup: Any, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Task:
+        """As ``async_``, without the link: a crash of the task does not reach the
+        caller except as the result of ``await_`` (``TaskExit``), ``yield_`` or
+        ``shutdown`` (``("exit", reason)``), or as ``Down(task.ref, pid, reason)``.
+        The caller exiting does not stop the task.
+
+        Blocks until the supervisor started the task.
+        """
+        return _supervised(sup, fn, args, kwargs, False)
+
+    @staticmethod
+    def start_child(
+        sup: Any,
+        fn: Callable[..., Any] | str,
+        *args: Any,
+        restart: str = "temporary",
+        shutdown: float | str = DEFAULT_TIMEOUT,
+        **kwargs: Any,
+    ) -> Pid:
+        """Start ``fn(*args, **kwargs)`` under ``sup``, replying to nobody; return its
+        pid. ``restart`` (``"temporary"``, ``"transient"``, ``"permanent"``) and
+        ``shutdown`` (seconds or ``"brutal_kill"``) are the child's, so ``fn`` cannot
+        take keywords of those names.
+
+        Blocks until the supervisor started it.
+        """
+        spec: dict[str, Any] = {
+            "id": "task",
+            "start": (_start_plain, (_resolve_function(fn), args, kwargs), {}),
+            "restart": restart,
+            "shutdown": shutdown,
+        }
+        pid = dynamic_supervisor.start_child(sup, spec)
+        assert pid is not None
+        return pid
+
+    @staticmethod
+    def children(sup: Any) -> list[Pid]:
+        """The pids of the tasks running under ``sup``. Blocks until it answered."""
+        return [
+            info.pid for info in dynamic_supervisor.which_children(sup) if info.pid.__class__ is Pid
+        ]
+
+    @staticmethod
+    def terminate_child(sup: Any, pid: Pid) -> None:
+        """Stop the task ``pid`` (``"shutdown"``, killed after its shutdown time).
+
+        Blocks until it has exited. Raises ``NotFoundError`` if it is not a child.
+        """
+        dynamic_supervisor.terminate_child(sup, pid)
+
+    @staticmethod
+    def async_stream(
+        sup: Any,
+        items: Iterable[Any],
+        fn: Callable[[Any], Any] | str,
+        *,
+        max_concurrency: int | None = None,
+        ordered: bool = True,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        on_timeout: str = "exit",
+        zip_input_on_exit: bool = False,
+    ) -> Iterator[tuple[str, Any]]:
+        """``task.async_stream`` with each task started under ``sup``, linked to the
+        caller. See ``async_stream`` for the options and when it blocks."""
+        func = _resolve_function(fn)
+
+        def launch(fn: Callable[[Any], Any], item: Any) -> Task:
+            return _supervised(sup, fn, (item,), {}, True)
+
+        return _stream(
+            items,
+            func,
+            "TaskSupervisor.async_stream",
+            launch,
+            max_concurrency,
+            ordered,
+            timeout,
+            on_timeout,
+            zip_input_on_exit,
+        )
+
+    @staticmethod
+    def async_stream_nolink(
+        sup: Any,
+        items: Iterable[Any],
+        fn: Callable[[Any], Any] | str,
+        *,
+        max_concurrency: int | None = None,
+        ordered: bool = True,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        on_timeout: str = "exit",
+        zip_input_on_exit: bool = False,
+    ) -> Iterator[tuple[str, Any]]:
+        """As ``TaskSupervisor.async_stream``, the tasks not linked to the caller: a
+        crash is yielded as ``("exit", reason)`` and never takes the caller down."""
+        func = _resolve_function(fn)
+
+        def launch(fn: Callable[[Any], Any], item: Any) -> Task:
+            return _supervised(sup, fn, (item,), {}, False)
+
+        return _stream(
+            items,
+            func,
+            "TaskSupervisor.async_stream_nolink",
+            launch,
+            max_concurrency,
+            ordered,
+            timeout,
+            on_timeout,
+            zip_input_on_exit,
+        )

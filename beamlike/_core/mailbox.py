@@ -96,6 +96,8 @@ def _find(compiled: Compiled, mailbox: Any, start: int) -> int:
 
 def receive_any(proc: Any) -> Any:
     """Wait for any message and take it: the plain ``receive()``. Blocks."""
+    node = proc.node
+    runq = node.runq
     try:
         while True:
             if proc.pending_exit is not None:
@@ -104,9 +106,22 @@ def receive_any(proc: Any) -> Any:
             if mailbox:
                 return mailbox.popleft()
             proc.state = WAITING
-            block(proc)
+            # block(proc), inlined for the most common wait of all
+            if runq and node.budget > 0:
+                nxt = runq.popleft()
+                g = nxt.g
+                if g is None and node.pool:
+                    g = nxt.g = node.pool.pop()
+                    g.proc = nxt
+                if g is not None:
+                    node.budget -= 1
+                    nxt.state = RUNNING
+                    g.switch()
+                    continue
+                runq.appendleft(nxt)  # not started yet: the hub starts it
+            node.switch_to_hub(proc)
     finally:
-        if proc.state is WAITING:  # block() raised (DeadlockError in the main greenlet)
+        if proc.state is WAITING:  # the wait raised (DeadlockError in the main greenlet)
             proc.state = RUNNING
 
 

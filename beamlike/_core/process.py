@@ -329,7 +329,7 @@ def block(proc: Any) -> None:
     node = proc.node
     runq = node.runq
     if runq and node.budget > 0:
-        nxt = runq[0]
+        nxt = runq.popleft()
         g = nxt.g
         if g is None and node.pool:
             # Not started yet: bind a parked worker (already running, so switching
@@ -339,10 +339,10 @@ def block(proc: Any) -> None:
             g.proc = nxt
         if g is not None:
             node.budget -= 1
-            runq.popleft()
             nxt.state = RUNNING
             g.switch()
             return
+        runq.appendleft(nxt)  # not started yet and no parked worker: the hub starts it
     node.switch_to_hub(proc)
 
 

@@ -1,0 +1,523 @@
+"""DynamicSupervisor: a supervisor that starts with no children and has them added on
+demand (Elixir's ``DynamicSupervisor``, OTP's ``simple_one_for_one``).
+
+Children are identified by pid (their specs' ids are ignored); every child is restarted
+on its own (strategy ``one_for_one``) by the same rules as a Supervisor's:
+``"permanent"`` always, ``"transient"`` after an abnormal exit, ``"temporary"`` never,
+and more than ``max_restarts`` restarts within ``max_seconds`` make it stop all
+children and exit with ``"shutdown"``.
+
+==============================================  ======================================
+client (all block until answered)               effect
+==============================================  ======================================
+``DynamicSupervisor.start_link(*, ...)``        start one (flags as keywords)
+``MyDynSup.start_link(arg, name=...)``          module-based: ``init(arg)`` returns
+                                                ``DynamicSupervisorSpec`` / ``Ignore()``
+``start_child(sup, spec) -> Pid | None``        start a child (``MaxChildrenError``)
+``terminate_child(sup, pid)``                   stop a child and forget it
+``which_children(sup)``                         ``ChildInfo(None, pid, type, modules)``
+``count_children(sup)``                         ``{"specs", "active", "supervisors",
+                                                "workers"}``
+``stop(sup)``                                   stop all children at once, then it
+==============================================  ======================================
+
+``extra_arguments`` are put before each child's own start arguments:
+``fn(*extra_arguments, *args, **kwargs)``. ``max_children`` bounds how many children
+(running or being restarted) it holds.
+
+Example::
+
+    sup = DynamicSupervisor.start_link(max_children=100, name="workers")
+    pid = start_child("workers", (Counter, 0))        # Counter.start_link(0)
+    assert count_children("workers")["active"] == 1
+    terminate_child("workers", pid)
+
+When it stops, all its children are shut down *concurrently*, as Elixir does: each gets
+``exit(pid, "shutdown")`` (or ``"kill"`` for ``"brutal_kill"``) at once, and each is
+killed when its own ``shutdown`` time has passed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from beamlike import gen_server
+from beamlike._core.ids import Pid, Ref
+from beamlike.errors import BadArgument, BadArgumentType
+from beamlike.gen_server import BadReturn, From, GenServer, Ignore, NoReply, Ok, Reply, Stop
+from beamlike.messages import ANY, Down, Exit, is_shutdown_reason
+from beamlike.proc_lib import StartError
+from beamlike.process import exit as exit_process
+from beamlike.process import monitor, process_flag, receive, self_pid, send, unlink
+from beamlike.supervisor import (
+    BRUTAL_KILL,
+    INFINITY,
+    PERMANENT,
+    RESTARTING,
+    TRANSIENT,
+    ChildInfo,
+    ChildSpec,
+    NotFoundError,
+    _check_intensity,
+    _count,
+    _explain,
+    _Failed,
+    _Intensity,
+    _is_expected,
+    _progress,
+    _report,
+    _request,
+    _start,
+    _start_failure,
+    _TryAgain,
+    child_spec,
+    log,
+)
+
+__all__ = [
+    "DynamicSupervisor",
+    "DynamicSupervisorSpec",
+    "MaxChildrenError",
+    "count_children",
+    "start_child",
+    "stop",
+    "terminate_child",
+    "which_children",
+]
+
+
+class MaxChildrenError(BadArgument):
+    """``start_child``: the supervisor already has ``max_children`` children."""
+
+    def __init__(self, max_children: int) -> None:
+        super().__init__(f"the supervisor already has its max_children ({max_children}) children")
+        self.max_children = max_children
+
+
+@dataclass(frozen=True, slots=True)
+class DynamicSupervisorSpec:
+    """What a DynamicSupervisor's ``init`` returns: its flags.
+
+    ``strategy`` must be ``"one_for_one"`` (the only strategy, as in Elixir);
+    ``max_children`` None means no limit. Raises ``BadArgument`` for bad flags.
+    """
+
+    strategy: str = "one_for_one"
+    max_restarts: int = 3
+    max_seconds: float = 5.0
+    max_children: int | None = None
+    extra_arguments: Sequence[Any] = ()
+
+    def __post_init__(self) -> None:
+        if self.strategy != "one_for_one" or self.strategy.__class__ is not str:
+            raise BadArgument(
+                f"a DynamicSupervisor's strategy must be 'one_for_one'; got {self.strategy!r}"
+            )
+        object.__setattr__(
+            self, "max_seconds", _check_intensity(self.max_restarts, self.max_seconds)
+        )
+        limit = self.max_children
+        if limit is not None and (limit.__class__ is not int or limit < 0):
+            raise BadArgument(f"max_children must be None or an int >= 0; got {limit!r}")
+        if not isinstance(self.extra_arguments, (tuple, list)):
+            raise BadArgumentType(
+                f"extra_arguments must be a tuple or a list; got {self.extra_arguments!r}"
+            )
+        object.__setattr__(self, "extra_arguments", tuple(self.extra_arguments))
+
+
+class _Child:
+    __slots__ = ("spec", "restarting")
+
+    def __init__(self, spec: ChildSpec) -> None:
+        self.spec = spec
+        self.restarting = False
+
+    def __repr__(self) -> str:
+        return f"_Child({'restarting ' if self.restarting else ''}{self.spec.start[0]!r})"
+
+
+class _State:
+    """Flags and children: pid -> child, in start order (a restarted child moves to the
+    end; a child being restarted stays under its old pid)."""
+
+    __slots__ = ("name", "intensity", "max_children", "extra", "children", "module", "arg")
+
+    def __init__(self, name: Any, spec: DynamicSupervisorSpec, module: Any, arg: Any) -> None:
+        self.name = name
+        self.intensity = _Intensity(spec.max_restarts, spec.max_seconds)
+        self.max_children = spec.max_children
+        self.extra: tuple[Any, ...] = tuple(spec.extra_arguments)
+        self.children: dict[Pid, _Child] = {}
+        self.module = module
+        self.arg = arg
+
+    def __repr__(self) -> str:
+        return f"<dynamic supervisor state {len(self.children)} children>"
+
+
+class _Boot:
+    __slots__ = ("module", "arg", "name")
+
+    def __init__(self, module: type[DynamicSupervisor], arg: Any, name: Any) -> None:
+        self.module = module
+        self.arg = arg
+        self.name = name
+
+
+_DEFAULT_FLAGS = ("one_for_one", 3, 5.0, None, ())
+
+
+class DynamicSupervisor(GenServer):
+    """Base class of dynamic supervisors; ``DynamicSupervisor.start_link(...)`` starts
+    one directly.
+
+    A module-based one subclasses it and overrides ``init(arg)`` only, returning
+    ``DynamicSupervisorSpec(...)`` or ``Ignore()``.
+    """
+
+    def init(self, arg: Any) -> DynamicSupervisorSpec | Ignore:  # type: ignore[override]
+        """Return the flags. The default returns ``arg`` when it is a
+        ``DynamicSupervisorSpec`` (what ``DynamicSupervisor.start_link(...)`` passes)."""
+        if isinstance(arg, DynamicSupervisorSpec):
+            return arg
+        raise BadArgument(
+            f"{type(self).__name__} must override init(arg) to return "
+            f"DynamicSupervisorSpec(...) or Ignore(); got arg {arg!r}"
+        )
+
+    @classmethod
+    def start_link(  # type: ignore[override]
+        cls,
+        arg: Any = None,
+        *,
+        strategy: str = "one_for_one",
+        max_restarts: int = 3,
+        max_seconds: float = 5.0,
+        max_children: int | None = None,
+        extra_arguments: Sequence[Any] = (),
+        name: Any = None,
+        timeout: float | None = None,
+    ) -> Pid | None:
+        """Start a dynamic supervisor linked to the caller, with no children.
+
+        ``DynamicSupervisor.start_link(strategy=..., max_restarts=..., max_seconds=...,
+        max_children=..., extra_arguments=..., name=...)`` takes its flags as keywords
+        (or ``arg`` may be a ``DynamicSupervisorSpec``); ``MyDynSup.start_link(arg,
+        name=...)`` gets them from ``MyDynSup().init(arg)``. Blocks until it is running:
+        returns its pid (None if ``init`` returned ``Ignore()``). Raises ``BadArgument``
+        for bad flags, ``StartError`` if ``init`` failed.
+        """
+        boot = cls._boot(
+            arg, (strategy, max_restarts, max_seconds, max_children, extra_arguments), name
+        )
+        try:
+            return gen_server.start_link(_Engine, boot, name=name, timeout=timeout)
+        except StartError as exc:
+            _explain(exc)
+
+    @classmethod
+    def start(  # type: ignore[override]
+        cls,
+        arg: Any = None,
+        *,
+        strategy: str = "one_for_one",
+        max_restarts: int = 3,
+        max_seconds: float = 5.0,
+        max_children: int | None = None,
+        extra_arguments: Sequence[Any] = (),
+        name: Any = None,
+        timeout: float | None = None,
+    ) -> Pid | None:
+        """As ``start_link``, without a link to the caller. Blocks the same way."""
+        boot = cls._boot(
+            arg, (strategy, max_restarts, max_seconds, max_children, extra_arguments), name
+        )
+        try:
+            return gen_server.start(_Engine, boot, name=name, timeout=timeout)
+        except StartError as exc:
+            _explain(exc)
+
+    @classmethod
+    def _boot(cls, arg: Any, flags: tuple[Any, ...], name: Any) -> _Boot:
+        if cls is DynamicSupervisor:
+            if arg is None:
+                strategy, max_restarts, max_seconds, max_children, extra = flags
+                arg = DynamicSupervisorSpec(
+                    strategy=strategy,
+                    max_restarts=max_restarts,
+                    max_seconds=max_seconds,
+                    max_children=max_children,
+                    extra_arguments=extra,
+                )
+            elif not isinstance(arg, DynamicSupervisorSpec):
+                raise BadArgument(
+                    "DynamicSupervisor.start_link takes its flags as keywords (or a "
+                    f"DynamicSupervisorSpec); got {arg!r}"
+                )
+        elif flags != _DEFAULT_FLAGS:
+            raise BadArgument(
+                f"{cls.__name__} is a module-based dynamic supervisor: its init returns the "
+                "flags; the flag keywords are for DynamicSupervisor.start_link(...)"
+            )
+        return _Boot(cls, arg, name)
+
+    @classmethod
+    def child_spec(cls, arg: Any = None, **overrides: Any) -> dict[str, Any]:
+        """The spec to run this supervisor under another one (``type="supervisor"``)."""
+        spec: dict[str, Any] = {
+            "id": cls,
+            "start": (cls.start_link, (arg,), {}),
+            "type": "supervisor",
+        }
+        spec.update(overrides)
+        return spec
+
+    # -- generic callbacks (run in the supervisor) -------------------------------------
+
+    def handle_call(self, request: Any, from_: From, state: Any) -> Reply | NoReply | Stop:
+        kind = request[0] if request.__class__ is tuple and request else request
+        try:
+            if kind == "start_child":
+                return Reply(self._start_child(state, _dynamic_spec(request[1])), state)
+            if kind == "terminate_child":
+                pid = request[1]
+                child = state.children.get(pid) if pid.__class__ is Pid else None
+                if child is None:
+                    raise NotFoundError(pid)
+                del state.children[pid]
+                if not child.restarting:
+                    _shutdown_all(state, [(pid, child.spec)])
+                return Reply(None, state)
+            if kind == "which_children":
+                return Reply(
+                    [
+                        ChildInfo(
+                            None,
+                            RESTARTING if child.restarting else pid,
+                            child.spec.type,
+                            child.spec.modules or (),
+                        )
+                        for pid, child in state.children.items()
+                    ],
+                    state,
+                )
+            if kind == "count_children":
+                return Reply(
+                    _count(
+                        (child.spec, None if child.restarting else pid)
+                        for pid, child in state.children.items()
+                    ),
+                    state,
+                )
+        except BadArgument as exc:
+            return Reply(_Failed(exc), state)
+        return Reply(
+            _Failed(BadArgument(f"a DynamicSupervisor does not understand {request!r}")), state
+        )
+
+    def handle_cast(self, request: Any, state: Any) -> NoReply | Stop:
+        log.error("supervisor %s received an unexpected cast: %r", _name(state), request)
+        return NoReply(state)
+
+    def handle_info(self, message: Any, state: Any) -> NoReply | Stop:
+        cls = message.__class__
+        if cls is Exit:
+            child = state.children.get(message.pid)
+            if child is None or child.restarting:
+                return NoReply(state)
+            if self._child_exited(state, message.pid, child, message.reason):
+                return Stop("shutdown", state)
+            return NoReply(state)
+        if cls is _TryAgain:
+            child = state.children.get(message.key)
+            if child is not None and child.restarting and self._restart(state, message.key, child):
+                return Stop("shutdown", state)
+            return NoReply(state)
+        log.error("supervisor %s received an unexpected message: %r", _name(state), message)
+        return NoReply(state)
+
+    def terminate(self, reason: Any, state: Any) -> None:
+        """Stop all children concurrently, each as its ``shutdown`` says."""
+        if not isinstance(state, _State):
+            return
+        running = [(pid, c.spec) for pid, c in state.children.items() if not c.restarting]
+        state.children.clear()
+        _shutdown_all(state, running)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _start_child(self, state: _State, spec: ChildSpec) -> Pid | None:
+        limit = state.max_children
+        if limit is not None and len(state.children) >= limit:
+            raise MaxChildrenError(limit)
+        ok, result = _start(spec, state.extra)
+        if not ok:
+            raise _start_failure(spec, result)
+        _progress(_name(state), "started", spec, result)
+        if result is not None:
+            state.children[result] = _Child(spec)
+        return result  # type: ignore[no-any-return]
+
+    def _child_exited(self, state: _State, pid: Pid, child: _Child, reason: Any) -> bool:
+        restart = child.spec.restart
+        if restart != PERMANENT and is_shutdown_reason(reason):
+            del state.children[pid]
+            return False
+        _report(_name(state), "child_terminated", reason, child.spec, pid)
+        if restart == PERMANENT or restart == TRANSIENT:
+            return self._restart(state, pid, child)
+        del state.children[pid]
+        return False
+
+    def _restart(self, state: _State, old_pid: Pid, child: _Child) -> bool:
+        """Restart the child known as ``old_pid``; True when the supervisor must shut
+        down."""
+        if state.intensity.add():
+            intensity = state.intensity
+            _report(
+                _name(state),
+                "shutdown",
+                f"reached_max_restart_intensity: more than {intensity.max_restarts} "
+                f"restarts in {intensity.max_seconds} s",
+                child.spec,
+                old_pid,
+            )
+            del state.children[old_pid]
+            return True
+        ok, result = _start(child.spec, state.extra)
+        if not ok:
+            _report(_name(state), "start_error", result, child.spec, old_pid)
+            child.restarting = True
+            send(self_pid(), _TryAgain(old_pid))
+            return False
+        del state.children[old_pid]
+        child.restarting = False
+        _progress(_name(state), "restarted", child.spec, result)
+        if result is not None:
+            state.children[result] = child
+        return False
+
+
+class _Engine(DynamicSupervisor):
+    """The GenServer that runs every dynamic supervisor."""
+
+    def init(self, boot: _Boot) -> Ok | Ignore | Stop:  # type: ignore[override]
+        process_flag("trap_exit", True)
+        module = boot.module()
+        spec = module.init(boot.arg)
+        if spec.__class__ is Ignore:
+            return Ignore()
+        if not isinstance(spec, DynamicSupervisorSpec):
+            return Stop(
+                BadReturn(
+                    f"{boot.module.__name__}.init", spec, "DynamicSupervisorSpec(...) or Ignore()"
+                )
+            )
+        return Ok(_State(boot.name, spec, module, boot.arg))
+
+
+def _dynamic_spec(spec: Any) -> ChildSpec:
+    """``child_spec``, with the id optional (a dynamic child's id is not used)."""
+    if isinstance(spec, dict) and "id" not in spec:
+        spec = {"id": None, **spec}
+    return child_spec(spec)
+
+
+def _name(state: Any) -> Any:
+    name = getattr(state, "name", None)
+    return name if name is not None else self_pid()
+
+
+def _shutdown_all(state: _State, children: list[tuple[Pid, ChildSpec]]) -> None:
+    """Stop ``children`` concurrently (Elixir's ``terminate_children``); report the
+    ones that exit with an unexpected reason. Blocks until all have exited."""
+    waiting: dict[Ref, tuple[Pid, ChildSpec]] = {}
+    deadlines: list[tuple[float, int, Ref]] = []
+    start = time.monotonic()
+    for pid, spec in children:
+        ref = monitor(pid)
+        unlink(pid)  # from now on its exit comes as the Down only
+        exited = receive(Exit(pid, ANY), timeout=0, default=None)
+        if exited is not None:  # it had exited already
+            receive(Down(ref, ANY, ANY))
+            if not _is_expected(exited.reason, spec):
+                _report(_name(state), "shutdown_error", exited.reason, spec, pid)
+            continue
+        if spec.shutdown == BRUTAL_KILL:
+            exit_process(pid, "kill")
+        else:
+            exit_process(pid, "shutdown")
+            if spec.shutdown != INFINITY:
+                assert isinstance(spec.shutdown, float)
+                heapq.heappush(deadlines, (start + spec.shutdown, len(deadlines), ref))
+        waiting[ref] = (pid, spec)
+
+    def awaited(message: Any) -> bool:
+        return message.__class__ is Down and message.ref in waiting
+
+    while waiting:
+        while deadlines and deadlines[0][2] not in waiting:
+            heapq.heappop(deadlines)
+        timeout = max(0.0, deadlines[0][0] - time.monotonic()) if deadlines else None
+        down = receive(awaited, timeout=timeout, default=None)
+        if down is None:  # the earliest shutdown times have passed: kill those children
+            now = time.monotonic()
+            while deadlines and deadlines[0][0] <= now:
+                ref = heapq.heappop(deadlines)[2]
+                if ref in waiting:
+                    exit_process(waiting[ref][0], "kill")
+            continue
+        pid, spec = waiting.pop(down.ref)
+        if not _is_expected(down.reason, spec):
+            _report(_name(state), "shutdown_error", down.reason, spec, pid)
+
+
+# -- client functions ----------------------------------------------------------------
+
+
+def start_child(sup: Any, spec: Any, *, timeout: float | None = None) -> Pid | None:
+    """Start a child with ``spec`` (any form ``supervisor.child_spec`` accepts; a dict
+    may leave out ``id``).
+
+    Blocks until it has started: returns its pid, or None when its start function
+    returned None (it is then not kept). Raises ``MaxChildrenError`` when the supervisor
+    is full, ``ChildStartError`` if the child failed to start, ``BadArgument`` for a bad
+    spec (here, before anything is sent).
+    """
+    return _request(sup, ("start_child", _dynamic_spec(spec)), timeout)  # type: ignore[no-any-return]
+
+
+def terminate_child(sup: Any, pid: Pid, *, timeout: float | None = None) -> None:
+    """Stop the child ``pid`` (as its ``shutdown`` says) and forget it.
+
+    Blocks until it has exited. Raises ``NotFoundError`` if it is not a child.
+    """
+    if pid.__class__ is not Pid:
+        raise BadArgumentType(
+            f"a DynamicSupervisor's children are identified by pid; got {pid!r} "
+            f"(of type {type(pid).__name__})"
+        )
+    _request(sup, ("terminate_child", pid), timeout)
+
+
+def which_children(sup: Any, *, timeout: float | None = None) -> list[ChildInfo]:
+    """A ``ChildInfo(None, pid, type, modules)`` per child (pid ``"restarting"`` while
+    a failed restart is retried). Blocks until answered."""
+    return _request(sup, ("which_children",), timeout)  # type: ignore[no-any-return]
+
+
+def count_children(sup: Any, *, timeout: float | None = None) -> dict[str, int]:
+    """``{"specs": ..., "active": ..., "supervisors": ..., "workers": ...}``. Blocks
+    until answered."""
+    return _request(sup, ("count_children",), timeout)  # type: ignore[no-any-return]
+
+
+def stop(sup: Any, reason: Any = "normal", timeout: float | None = None) -> None:
+    """Stop the supervisor: its children are stopped concurrently, then it exits with
+    ``reason``. Blocks until it has exited (``gen_server.stop``)."""
+    gen_server.stop(sup, reason, timeout)
