@@ -1,0 +1,361 @@
+"""Run the beamlike benchmark suite against raw gevent and Erlang/OTP; print one table.
+
+Usage (from the repository root)::
+
+    .venv/bin/python bench/run.py                  # everything, 2–3 minutes on 2 cores
+    .venv/bin/python bench/run.py --quick          # smoke test, small N, < 60 s
+    .venv/bin/python bench/run.py --only ring,pingpong --repeat 3
+    .venv/bin/python bench/run.py --json results.json --markdown
+
+Every repetition of every implementation runs in a fresh OS process (a fresh Python that
+patches with gevent first, or a fresh ``erl +S 1:1``), after its own untimed warm-up; the
+implementations take turns, repetition by repetition. The table shows medians, the ratios
+beamlike ÷ raw gevent and beamlike ÷ Erlang, and the goal for the gevent ratio with
+PASS/MISS. See bench/README.md for what each case measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import _harness
+from bench._harness import IMPLS, Erlang, Outcome
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str
+    goal: float | None = None  # goal for beamlike ÷ raw gevent (lower is better)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark: its parameters (full and --quick) and the metrics shown in the table."""
+
+    name: str
+    title: str
+    metrics: tuple[Metric, ...]
+    params: dict[str, int]
+    warmup: dict[str, int] | None
+    repeat: int
+    quick_params: dict[str, int]
+    quick_warmup: dict[str, int] | None
+    quick_repeat: int = 2
+    timeout: float = 180.0  # per OS process, seconds
+    notes: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+CASES: tuple[Case, ...] = (
+    Case(
+        name="spawn_exit",
+        title="spawn + exit, {n} processes",
+        metrics=(Metric("us_per_proc", "µs/process", goal=0.5),),
+        params={"n": 100_000},
+        warmup={"n": 10_000},
+        repeat=5,
+        quick_params={"n": 10_000},
+        quick_warmup={"n": 1_000},
+    ),
+    Case(
+        name="spawn_idle",
+        title="{n} idle processes (in receive)",
+        metrics=(
+            Metric("us_per_spawn", "µs/spawn"),
+            Metric("bytes_per_proc", "bytes/process", goal=0.6),
+        ),
+        params={"n": 100_000},
+        warmup=None,  # the case spawns 1,000 warm-up processes itself, before the baseline
+        repeat=3,
+        quick_params={"n": 10_000},
+        quick_warmup=None,
+        quick_repeat=1,
+    ),
+    Case(
+        name="ring",
+        title="ring, {procs} processes × {rounds} rounds",
+        metrics=(Metric("us_per_hop", "µs/hop", goal=0.4),),
+        params={"procs": 1000, "rounds": 100},
+        warmup={"procs": 1000, "rounds": 5},
+        repeat=7,
+        quick_params={"procs": 100, "rounds": 10},
+        quick_warmup={"procs": 100, "rounds": 2},
+    ),
+    Case(
+        name="pingpong",
+        title="ping-pong, {n} round trips",
+        metrics=(Metric("us_per_roundtrip", "µs/round trip", goal=0.6),),
+        params={"n": 100_000},
+        warmup={"n": 5_000},
+        repeat=7,
+        quick_params={"n": 5_000},
+        quick_warmup={"n": 500},
+    ),
+    Case(
+        name="selective_empty",
+        title="selective receive, empty mailbox",
+        metrics=(Metric("us_per_receive", "µs/receive"),),
+        params={"n": 100_000, "junk": 0},
+        warmup={"n": 5_000, "junk": 0},
+        repeat=7,
+        quick_params={"n": 5_000, "junk": 0},
+        quick_warmup={"n": 500, "junk": 0},
+    ),
+    Case(
+        name="selective_10k",
+        title="selective receive past {junk} unmatched",
+        metrics=(Metric("us_per_receive", "µs/receive", goal=1.0),),
+        params={"n": 300, "junk": 10_000},
+        warmup={"n": 20, "junk": 10_000},
+        repeat=7,
+        quick_params={"n": 20, "junk": 10_000},
+        quick_warmup={"n": 3, "junk": 10_000},
+    ),
+)
+
+CASE_NAMES = tuple(c.name for c in CASES)
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    params: dict[str, int]
+    repeat: int
+    outcomes: dict[str, Outcome]
+
+
+def run_case(
+    case: Case, impls: tuple[str, ...], erlang: Erlang, *, quick: bool, repeat: int | None
+) -> CaseResult:
+    """Run ``case``: each repetition of each implementation in a fresh OS process (warm-up
+    included), the implementations interleaved repetition by repetition."""
+    params = case.quick_params if quick else case.params
+    warmup = case.quick_warmup if quick else case.warmup
+    reps = repeat or (case.quick_repeat if quick else case.repeat)
+    timeout = 30.0 if quick else case.timeout
+    outcomes = {impl: Outcome() for impl in impls}
+    for _ in range(reps):
+        for impl in impls:
+            total = outcomes[impl]
+            if total.error:  # failed or skipped: do not try again
+                continue
+            if impl == "erlang":
+                out = erlang.run_case(case.name, params, warmup=warmup, timeout=timeout)
+            else:
+                out = _harness.run_python_case(
+                    impl, case.name, params, warmup=warmup, timeout=timeout
+                )
+            total.merge(out)
+    for impl, out in outcomes.items():
+        status = out.error or "ok"
+        if out.error and not out.error.startswith("skipped"):
+            status = "ERROR " + out.error
+        print(f"  {case.name:<16} {impl:<9} {out.seconds:6.1f} s  {status}", file=sys.stderr)
+    return CaseResult(case, dict(params), reps, outcomes)
+
+
+def _count(n: int) -> str:
+    return f"{n // 1000}k" if n >= 10_000 and n % 1000 == 0 else f"{n:,}"
+
+
+def _paired(res: CaseResult, metric: str, other: str) -> float | None:
+    """Median of the per-repetition ratios beamlike ÷ ``other``."""
+    mine = res.outcomes.get("beamlike")
+    theirs = res.outcomes.get(other)
+    if mine is None or theirs is None:
+        return None
+    pairs = zip(mine.samples.get(metric, []), theirs.samples.get(metric, []), strict=False)
+    ratios = [a / b for a, b in pairs if b]
+    return statistics.median(ratios) if ratios else None
+
+
+def table_rows(results: list[CaseResult]) -> tuple[list[str], list[list[str]], list[dict]]:
+    """The printed table (headers, rows) and the same data as JSON-ready dicts."""
+    headers = [
+        "benchmark",
+        "unit",
+        "beamlike",
+        "gevent",
+        "erlang",
+        "bl÷gevent",
+        "goal",
+        "result",
+        "bl÷erlang",
+    ]
+    rows: list[list[str]] = []
+    records: list[dict] = []
+    for res in results:
+        for metric in res.case.metrics:
+            med = {impl: out.median(metric.name) for impl, out in res.outcomes.items()}
+            vs_gevent = _harness.ratio(med.get("beamlike"), med.get("gevent"))
+            vs_erlang = _harness.ratio(med.get("beamlike"), med.get("erlang"))
+            if metric.goal is None:
+                goal, verdict = "—", "—"
+            else:
+                goal = f"≤ {metric.goal:g}"
+                verdict = (
+                    "n/a" if vs_gevent is None else ("PASS" if vs_gevent <= metric.goal else "MISS")
+                )
+            title = res.case.title.format(**{k: _count(v) for k, v in res.params.items()})
+            cells = [title if metric is res.case.metrics[0] else "", metric.unit]
+            for impl in IMPLS:
+                out = res.outcomes.get(impl)
+                if out is None:
+                    cells.append("—")
+                elif med.get(impl) is None:
+                    cells.append("skipped" if impl == "erlang" and out.error else "error")
+                else:
+                    cells.append(_harness.fmt_value(med[impl]))
+            cells += [_harness.fmt_ratio(vs_gevent), goal, verdict, _harness.fmt_ratio(vs_erlang)]
+            rows.append(cells)
+            records.append(
+                {
+                    "case": res.case.name,
+                    "title": title,
+                    "metric": metric.name,
+                    "unit": metric.unit,
+                    "params": res.params,
+                    "repeat": res.repeat,
+                    "median": med,
+                    "samples": {i: o.samples.get(metric.name, []) for i, o in res.outcomes.items()},
+                    "errors": {i: o.error for i, o in res.outcomes.items() if o.error},
+                    "beamlike_over_gevent": vs_gevent,
+                    "beamlike_over_erlang": vs_erlang,
+                    # Repetitions are interleaved, so pairing them cancels load drift.
+                    "beamlike_over_gevent_paired": _paired(res, metric.name, "gevent"),
+                    "beamlike_over_erlang_paired": _paired(res, metric.name, "erlang"),
+                    "goal_beamlike_over_gevent": metric.goal,
+                    "result": verdict if metric.goal is not None else None,
+                }
+            )
+    return headers, rows, records
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/run.py",
+        description="beamlike vs raw gevent vs Erlang/OTP (erl +S 1:1), one table.",
+    )
+    parser.add_argument(
+        "--only", metavar="NAME[,NAME...]", help="run only these cases: " + ", ".join(CASE_NAMES)
+    )
+    parser.add_argument(
+        "--impl",
+        metavar="IMPL[,IMPL...]",
+        default=",".join(IMPLS),
+        help="implementations to run (default: all three)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        metavar="N",
+        help="repetitions per case (default: 7; 5 for spawn + exit, 3 for memory; --quick: 2, 1)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small N and few repetitions: a smoke test (< 60 s)"
+    )
+    parser.add_argument(
+        "--json",
+        metavar="PATH",
+        type=Path,
+        help="also write all samples, medians and ratios to PATH",
+    )
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    args = parser.parse_args(argv)
+    if args.only:
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = [n for n in names if n not in CASE_NAMES]
+        if unknown:
+            parser.error(f"unknown case {', '.join(unknown)}; choose from {', '.join(CASE_NAMES)}")
+        args.only = names
+    impls = tuple(i.strip() for i in args.impl.split(",") if i.strip())
+    bad = [i for i in impls if i not in IMPLS]
+    if bad:
+        parser.error(f"unknown implementation {', '.join(bad)}; choose from {', '.join(IMPLS)}")
+    args.impl = tuple(i for i in IMPLS if i in impls)
+    if args.repeat is not None and args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cases = [c for c in CASES if not args.only or c.name in args.only]
+    erlang = Erlang()
+    if "erlang" in args.impl and not erlang.ensure_compiled():
+        print(f"Erlang/OTP {erlang.skip_reason}", file=sys.stderr)
+    started = datetime.datetime.now(datetime.UTC)
+    t0 = _harness.now()
+    try:
+        results = [
+            run_case(c, args.impl, erlang, quick=args.quick, repeat=args.repeat) for c in cases
+        ]
+    finally:
+        erlang.close()
+    elapsed = _harness.now() - t0
+
+    machine = _harness.machine_info(erlang)
+    headers, rows, records = table_rows(results)
+    mode = "quick (smoke test)" if args.quick else "full"
+    print()
+    print(
+        f"beamlike benchmarks — {mode}; medians; ratios are beamlike ÷ other (lower is "
+        f"better); Erlang runs with erl +S 1:1"
+    )
+    print(
+        f"machine: {machine['cpus']} CPUs, Python {machine['python']}, gevent "
+        f"{machine['gevent']}, greenlet {machine['greenlet']}, "
+        f"OTP {machine['otp'] or ('— (' + erlang.skip_reason + ')' if 'erlang' in args.impl else 'not run')}"
+    )
+    print()
+    print(_harness.render_table(headers, rows, markdown=args.markdown))
+    errors = [
+        (r.case.name, impl, o.error)
+        for r in results
+        for impl, o in r.outcomes.items()
+        if o.error and not (impl == "erlang" and not erlang.available)
+    ]
+    if not erlang.available and "erlang" in args.impl:
+        print(f"\nErlang/OTP {erlang.skip_reason}")
+    by_error: dict[str, list[str]] = {}
+    for name, impl, error in errors:
+        by_error.setdefault(f"{impl}: {error}", []).append(name)
+    for error, names in by_error.items():
+        print(f"\nerror in {', '.join(names)} / {error}")
+    print(f"\ntotal {elapsed:.0f} s")
+
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(
+            json.dumps(
+                {
+                    "started_utc": started.isoformat(timespec="seconds"),
+                    "seconds": round(elapsed, 1),
+                    "command": " ".join(
+                        ["bench/run.py", *(argv if argv is not None else sys.argv[1:])]
+                    ),
+                    "mode": "quick" if args.quick else "full",
+                    "machine": machine,
+                    "results": records,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
+        print(f"wrote {args.json}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
