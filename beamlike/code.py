@@ -93,7 +93,10 @@ def upgrade(
     for pid, cls in targets:
         try:
             system_call(pid, ("suspend",), timeout)
-        except CallError:  # it exited meanwhile
+        except CallError:
+            # It exited, or was too busy to answer in time: then it will handle the
+            # suspend request later, so resume it too (as OTP's release handler does).
+            _resume_later(pid)
             continue
         suspended.append((pid, cls))
     try:
@@ -139,6 +142,15 @@ def _find_class(module: types.ModuleType, old: type) -> type | None:
     # reload() re-runs the source in the *same* module namespace: a class the new source
     # no longer defines is still there, as the old object. That counts as gone.
     return target if isinstance(target, type) and target is not old else None
+
+
+def _resume_later(pid: Pid) -> None:
+    """Queue a resume request behind a suspend request the server has not handled."""
+    from beamlike.gen_server import From, System
+    from beamlike.process import send
+
+    me = current_node().make_ref()
+    send(pid, System(From(pid, me), ("resume",)))  # its answer goes nowhere: no alias
 
 
 def _resume(pid: Pid, timeout: float | None) -> None:

@@ -99,8 +99,9 @@ class MaxChildrenError(BadArgument):
 
 
 @dataclass(frozen=True, slots=True)
-class DynamicSupervisorSpec:
-    """What a DynamicSupervisor's ``init`` returns: its flags.
+class DynamicSupervisorSpec(Ok):
+    """What a DynamicSupervisor's ``init`` returns: its flags (an ``Ok`` subclass only so
+    that ``init`` overrides type-check against ``GenServer.init``).
 
     ``strategy`` must be ``"one_for_one"`` (the only strategy, as in Elixir);
     ``max_children`` None means no limit. Raises ``BadArgument`` for bad flags.
@@ -180,7 +181,7 @@ class DynamicSupervisor(GenServer):
     ``DynamicSupervisorSpec(...)`` or ``Ignore()``.
     """
 
-    def init(self, arg: Any) -> DynamicSupervisorSpec | Ignore:  # type: ignore[override]
+    def init(self, arg: Any) -> DynamicSupervisorSpec | Ignore:
         """Return the flags. The default returns ``arg`` when it is a
         ``DynamicSupervisorSpec`` (what ``DynamicSupervisor.start_link(...)`` passes)."""
         if isinstance(arg, DynamicSupervisorSpec):
@@ -314,14 +315,14 @@ class DynamicSupervisor(GenServer):
                     ),
                     state,
                 )
-        except BadArgument as exc:
+        except (BadArgument, StartError) as exc:  # the caller's mistake, or its child's
             return Reply(_Failed(exc), state)
         return Reply(
             _Failed(BadArgument(f"a DynamicSupervisor does not understand {request!r}")), state
         )
 
     def handle_cast(self, request: Any, state: Any) -> NoReply | Stop:
-        log.error("supervisor %s received an unexpected cast: %r", _name(state), request)
+        log.error("supervisor %r received an unexpected cast: %r", _name(state), request)
         return NoReply(state)
 
     def handle_info(self, message: Any, state: Any) -> NoReply | Stop:
@@ -338,7 +339,7 @@ class DynamicSupervisor(GenServer):
             if child is not None and child.restarting and self._restart(state, message.key, child):
                 return Stop("shutdown", state)
             return NoReply(state)
-        log.error("supervisor %s received an unexpected message: %r", _name(state), message)
+        log.error("supervisor %r received an unexpected message: %r", _name(state), message)
         return NoReply(state)
 
     def terminate(self, reason: Any, state: Any) -> None:
@@ -406,7 +407,7 @@ class DynamicSupervisor(GenServer):
 class _Engine(DynamicSupervisor):
     """The GenServer that runs every dynamic supervisor."""
 
-    def init(self, boot: _Boot) -> Ok | Ignore | Stop:  # type: ignore[override]
+    def init(self, boot: _Boot) -> Ok | Ignore | Stop:  # type: ignore[override]  # the engine's
         process_flag("trap_exit", True)
         module = boot.module()
         spec = module.init(boot.arg)

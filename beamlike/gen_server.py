@@ -749,8 +749,8 @@ def call(server: Any, request: Any, timeout: float | None = DEFAULT_TIMEOUT) -> 
         node.aliases.pop(ref, None)
         raise CallError("noproc" if value == "noproc" else value, server, request)
     del node.aliases[ref]
-    remove_monitor(me, ref)
-    flush_down(me, position, ref)
+    if not remove_monitor(me, ref):  # it fired: the server died after replying
+        flush_down(me, position, ref)
     return value
 
 

@@ -384,11 +384,14 @@ def _check_intensity(max_restarts: Any, max_seconds: Any) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class SupervisorSpec:
+class SupervisorSpec(Ok):
     """What a supervisor's ``init`` returns: its children and flags.
 
     ``children`` may hold any form ``child_spec`` accepts; they are normalised to a
     tuple of ``ChildSpec`` (ids must be unique). Raises ``BadArgument`` for bad flags.
+
+    It subclasses ``Ok`` only so that ``init`` overrides type-check against
+    ``GenServer.init``; it is not a GenServer ``Ok`` (it has no ``state``).
     """
 
     children: Sequence[Any] = ()
@@ -542,22 +545,23 @@ def _offender(spec: ChildSpec, pid: Any) -> dict[str, Any]:
     }
 
 
-_TEXT = {
-    "child_terminated": "child %r (%r) terminated with reason %r",
-    "start_error": "child %r (was %r) failed to start: %r",
-    "shutdown_error": "child %r (%r) exited with reason %r while being shut down",
-    "shutdown": "child %r (%r) made the supervisor reach its maximum restart intensity (%r); shutting down",
-}
-
-
 def _report(sup: Any, context: str, reason: Any, spec: ChildSpec, pid: Any) -> None:
     """One supervisor report on ``beamlike.supervisor`` (OTP's SUPERVISOR REPORT)."""
+    args: tuple[Any, ...]
+    if context == "child_terminated":
+        text, args = "child %r (%r) terminated with reason %r", (spec.id, pid, reason)
+    elif context == "start_error":
+        text, args = "child %r failed to start: %r", (spec.id, reason)
+    elif context == "shutdown_error":
+        text = "child %r (%r) exited with reason %r while being shut down"
+        args = (spec.id, pid, reason)
+    else:  # "shutdown"
+        text = "child %r (%r) exited once too often: %s; shutting down"
+        args = (spec.id, pid, reason)
     log.error(
-        "supervisor %s: " + _TEXT[context],
+        "supervisor %r: " + text,
         sup,
-        spec.id,
-        pid,
-        reason,
+        *args,
         extra={
             "supervisor_report": {
                 "supervisor": sup,
@@ -573,7 +577,7 @@ def _progress(sup: Any, context: str, spec: ChildSpec, pid: Any) -> None:
     """A progress report: ``restarted`` at INFO, ``started`` at DEBUG."""
     log.log(
         logging.INFO if context == "restarted" else logging.DEBUG,
-        "supervisor %s: %s child %r as %r",
+        "supervisor %r: %s child %r as %r",
         sup,
         context,
         spec.id,
@@ -649,7 +653,7 @@ class Supervisor(GenServer):
     ``Ignore()``. The other GenServer callbacks belong to the generic supervisor.
     """
 
-    def init(self, arg: Any) -> SupervisorSpec | Ignore:  # type: ignore[override]
+    def init(self, arg: Any) -> SupervisorSpec | Ignore:
         """Return the children and flags. The default returns ``arg`` when it is a
         ``SupervisorSpec`` (what ``Supervisor.start_link(children, ...)`` passes)."""
         if isinstance(arg, SupervisorSpec):
@@ -714,6 +718,11 @@ class Supervisor(GenServer):
     def _boot(
         cls, arg: Any, strategy: str, max_restarts: int, max_seconds: float, name: Any
     ) -> _Boot:
+        flags_given = (strategy, max_restarts, max_seconds) != ("one_for_one", 3, 5.0)
+        if cls is Supervisor and isinstance(arg, SupervisorSpec) and flags_given:
+            raise BadArgument(
+                "give the flags either in the SupervisorSpec or as keywords, not both"
+            )
         if cls is Supervisor:
             if not isinstance(arg, SupervisorSpec):
                 arg = SupervisorSpec(
@@ -722,7 +731,7 @@ class Supervisor(GenServer):
                     max_restarts=max_restarts,
                     max_seconds=max_seconds,
                 )
-        elif (strategy, max_restarts, max_seconds) != ("one_for_one", 3, 5.0):
+        elif flags_given:
             raise BadArgument(
                 f"{cls.__name__} is a module-based supervisor: its init returns the flags; "
                 "strategy=, max_restarts= and max_seconds= are for "
@@ -777,12 +786,12 @@ class Supervisor(GenServer):
                 return Reply(None, state)
             if kind == "get_childspec":
                 return Reply(self._find(state, request[1]).spec, state)
-        except BadArgument as exc:
+        except (BadArgument, StartError) as exc:  # the caller's mistake, or its child's
             return Reply(_Failed(exc), state)
         return Reply(_Failed(BadArgument(f"a supervisor does not understand {request!r}")), state)
 
     def handle_cast(self, request: Any, state: Any) -> NoReply | Stop:
-        log.error("supervisor %s received an unexpected cast: %r", _name(state), request)
+        log.error("supervisor %r received an unexpected cast: %r", _name(state), request)
         return NoReply(state)
 
     def handle_info(self, message: Any, state: Any) -> NoReply | Stop:
@@ -801,7 +810,7 @@ class Supervisor(GenServer):
             if child is not None and child.restarting and self._restart(state, child, None):
                 return Stop("shutdown", state)
             return NoReply(state)
-        log.error("supervisor %s received an unexpected message: %r", _name(state), message)
+        log.error("supervisor %r received an unexpected message: %r", _name(state), message)
         return NoReply(state)
 
     def terminate(self, reason: Any, state: Any) -> None:
@@ -939,7 +948,7 @@ class Supervisor(GenServer):
 class _Engine(Supervisor):
     """The GenServer that runs every supervisor: boots from the user's ``init``."""
 
-    def init(self, boot: _Boot) -> Ok | Ignore | Stop:  # type: ignore[override]
+    def init(self, boot: _Boot) -> Ok | Ignore | Stop:  # type: ignore[override]  # the engine's
         process_flag("trap_exit", True)
         module = boot.module()
         spec = module.init(boot.arg)

@@ -84,6 +84,7 @@ from beamlike.process import (
 )
 
 __all__ = [
+    "BRUTAL_KILL",
     "DEFAULT_TIMEOUT",
     "Task",
     "TaskExit",
@@ -787,7 +788,7 @@ def _start_plain(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Any) -> 
 def _supervised(sup: Any, fn: Any, args: tuple[Any, ...], kwargs: Any, linked: bool) -> Task:
     fn = _resolve_function(fn)
     me = current_process()
-    spec = {
+    spec: dict[str, Any] = {
         "id": "task",
         "start": (_start_replying, (me.pid, fn, args, kwargs), {}),
         "restart": "temporary",
@@ -813,23 +814,20 @@ class TaskSupervisor:
     ``terminate_child`` and ``stop`` work on it too. When it stops, its tasks get
     ``exit(pid, "shutdown")`` and are killed after 5 s.
 
-    ==============================================  =======  ===========================
+    ==============================================  =======  ======================================
     function                                        blocks?  what it does
-    ==============================================  =======  ===========================
-    ``start_link(*, name=None, max_children=None)``  yes      start one, linked
-    ``child_spec(**options) -> dict``                never    to start one under a
-                                                             Supervisor
-    ``async_(sup, fn, *args, **kwargs) -> Task``     yes      a task linked to the caller
-    ``async_nolink(sup, fn, ...) -> Task``           yes      a task not linked: a crash
-                                                             comes as ``TaskExit`` /
-                                                             ``("exit", reason)``
-    ``start_child(sup, fn, ...) -> Pid``             yes      fire and forget
-    ``children(sup) -> [Pid]``                       yes      the running tasks
-    ``terminate_child(sup, pid)``                    yes      stop one
-    ``async_stream(sup, items, fn, ...)``            [1]      ``task.async_stream`` under
-                                                             ``sup``
-    ``async_stream_nolink(sup, items, fn, ...)``     [1]      ... not linked to the caller
-    ==============================================  =======  ===========================
+    ==============================================  =======  ======================================
+    ``start_link(*, name, max_children)``           yes      start one, linked to the caller
+    ``child_spec(**options) -> dict``               never    start one under a Supervisor
+    ``async_(sup, fn, *args, **kwargs) -> Task``    yes      a task linked to the caller
+    ``async_nolink(sup, fn, ...) -> Task``          yes      a task not linked: a crash comes
+                                                             back as ``TaskExit`` / ``("exit", r)``
+    ``start_child(sup, fn, ...) -> Pid``            yes      fire and forget
+    ``children(sup) -> [Pid]``                      yes      the running tasks
+    ``terminate_child(sup, pid)``                   yes      stop one
+    ``async_stream(sup, items, fn, ...)``           [1]      ``async_stream`` under ``sup``
+    ``async_stream_nolink(sup, items, fn, ...)``    [1]      ... not linked to the caller
+    ==============================================  =======  ======================================
 
     "Blocks" here means: until the supervisor has started (or stopped) the task, which
     is a call to it, not until the task finishes. [1] as ``async_stream``.

@@ -26,6 +26,8 @@ import operator
 from itertools import islice
 from typing import Any
 
+from gevent.exceptions import LoopExit
+
 from beamlike._core.ids import Ref
 from beamlike._core.patterns import ANY, Compiled, compile_patterns
 from beamlike._core.process import RUNNING, SLEEPING, WAITING, block, wake
@@ -116,7 +118,10 @@ def receive_any(proc: Any) -> Any:
                 if g is not None:
                     node.budget -= 1
                     nxt.state = RUNNING
-                    g.switch()
+                    try:
+                        g.switch()
+                    except LoopExit:  # only the main greenlet (the hub's parent) gets this
+                        raise node.deadlock(proc) from None
                     continue
                 runq.appendleft(nxt)  # not started yet: the hub starts it
             node.switch_to_hub(proc)
@@ -187,7 +192,7 @@ def receive_in(
                 raise_pending_exit(proc)
     finally:
         if entry is not None and entry.active:
-            node.timers.cancel(entry)
+            node.timers.discard(entry)
         if proc.timer is entry:
             proc.timer = None
         if proc.state is WAITING:
@@ -227,7 +232,7 @@ def sleep_in(proc: Any, seconds: Any) -> None:
                 return
     finally:
         if entry is not None and entry.active:
-            node.timers.cancel(entry)
+            node.timers.discard(entry)
         if proc.timer is entry:
             proc.timer = None
         if proc.state is SLEEPING:
@@ -283,7 +288,7 @@ def wait_reply(proc: Any, start: int, ref: Any, timeout: float | None) -> tuple[
                 raise_pending_exit(proc)
     finally:
         if entry is not None and entry.active:
-            node.timers.cancel(entry)
+            node.timers.discard(entry)
         if proc.timer is entry:
             proc.timer = None
         if proc.state is WAITING:

@@ -137,6 +137,13 @@ class Node:
             rounds -= 1 + SWITCH_BUDGET - self.budget
         self.drain_scheduled = False
 
+    def deadlock(self, proc: Any) -> DeadlockError:
+        """The error for a main-greenlet process that waits with nothing left to wake it."""
+        return DeadlockError(
+            f"{proc.pid!r} waits for a message, but no process, timer or I/O is left "
+            "that could ever wake it"
+        )
+
     def switch_to_hub(self, proc: Any) -> None:
         """Suspend ``proc`` (marked waiting) and give the hub control until woken.
 

@@ -39,6 +39,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from gevent.exceptions import LoopExit
 from greenlet import GreenletExit, getcurrent, greenlet
 
 from beamlike.errors import ProcessExit
@@ -340,7 +341,10 @@ def block(proc: Any) -> None:
         if g is not None:
             node.budget -= 1
             nxt.state = RUNNING
-            g.switch()
+            try:
+                g.switch()
+            except LoopExit:  # only the hub's parent (the main greenlet) gets this
+                raise node.deadlock(proc) from None
             return
         runq.appendleft(nxt)  # not started yet and no parked worker: the hub starts it
     node.switch_to_hub(proc)

@@ -163,7 +163,7 @@ def terminate(node: Any, proc: Any, reason: Any) -> None:
     proc.state = EXITING
     pid = proc.pid
     if proc.timer is not None:
-        node.timers.cancel(proc.timer)
+        node.timers.discard(proc.timer)
         proc.timer = None
     node.procs.pop(pid.id, None)
     if proc.name is not None:
