@@ -1,17 +1,32 @@
 """beamlike: Erlang/OTP-style processes on gevent greenlets.
 
 Processes with mailboxes and selective receive, links, monitors, exit signals and
-registered names, scheduled by a run queue that switches greenlets directly. Call
-``gevent.monkey.patch_all()`` in your program's entry point before using it for I/O.
+registered names, scheduled by a run queue that switches greenlets directly; and the
+OTP behaviours built on them: GenServer, Supervisor, DynamicSupervisor, Task, Registry,
+ETS-like tables, ``sys`` and hot code upgrade. Call ``gevent.monkey.patch_all()`` in your
+program's entry point before using it for I/O.
 
     from beamlike import spawn, send, receive, self_pid
+    from beamlike import GenServer, Ok, Reply, gen_server, Supervisor
 """
 
 from __future__ import annotations
 
-from beamlike import node
+from beamlike import (
+    code,
+    dynamic_supervisor,
+    ets,
+    gen_server,
+    node,
+    proc_lib,
+    registry,
+    supervisor,
+    sys,
+    task,
+)
 from beamlike._core.ids import Pid, Ref
 from beamlike._core.node import Node
+from beamlike.dynamic_supervisor import DynamicSupervisor, DynamicSupervisorSpec
 from beamlike.errors import (
     AlreadyRegisteredError,
     BadArgument,
@@ -22,6 +37,7 @@ from beamlike.errors import (
     ProcessExit,
     ReceiveTimeout,
 )
+from beamlike.gen_server import GenServer, Ignore, NoReply, Ok, Reply, Stop
 from beamlike.messages import (
     ANY,
     KILL,
@@ -59,6 +75,8 @@ from beamlike.process import (
     unregister,
     whereis,
 )
+from beamlike.registry import Registry
+from beamlike.supervisor import ChildSpec, Supervisor, SupervisorSpec
 from beamlike.timer import cancel_timer, read_timer, send_after, sleep
 
 __version__ = "0.1.0"
@@ -72,6 +90,27 @@ __all__ = [
     "NORMAL",
     "SHUTDOWN",
     "AlreadyRegisteredError",
+    "ChildSpec",
+    "DynamicSupervisor",
+    "DynamicSupervisorSpec",
+    "GenServer",
+    "Ignore",
+    "NoReply",
+    "Ok",
+    "Registry",
+    "Reply",
+    "Stop",
+    "Supervisor",
+    "SupervisorSpec",
+    "code",
+    "dynamic_supervisor",
+    "ets",
+    "gen_server",
+    "proc_lib",
+    "registry",
+    "supervisor",
+    "sys",
+    "task",
     "BadArgument",
     "BadArgumentType",
     "BeamlikeError",
