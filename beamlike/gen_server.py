@@ -59,6 +59,7 @@ from beamlike._core.mailbox import DOWN, flush_down, mark, receive_in, wait_repl
 from beamlike._core.node import current_node, current_process
 from beamlike._core.patterns import ANY
 from beamlike._core.process import WAITING, block
+from beamlike._core.remote import index_remote
 from beamlike._core.signals import add_monitor, deliver, raise_pending_exit, remove_monitor
 from beamlike.errors import BeamlikeError, NoProcError, ProcessExit, ReceiveTimeout
 from beamlike.messages import Down, Exit, is_shutdown_reason
@@ -720,10 +721,13 @@ def call(server: Any, request: Any, timeout: float | None = DEFAULT_TIMEOUT) -> 
     dropped, never delivered to the caller).
     """
     me = current_process()
+    node = me.node
+    remote = _remote_server(node, server)
+    if remote is not None:
+        return _remote_call(me, remote, server, request, timeout)
     pid = server if server.__class__ is Pid else whereis(server)
     if pid is None:
         raise CallError("noproc", server, request)
-    node = me.node
     target = pid._proc or node.lookup(pid)
     if target is None:
         raise CallError("noproc", server, request)
@@ -760,13 +764,76 @@ def reply(from_: From, value: Any) -> None:
     A reply to a call that already timed out is dropped. Never blocks.
     """
     caller = from_.pid._proc
-    if caller is not None and from_.tag in caller.node.aliases:
-        deliver(caller, (from_.tag, value))
+    if caller is not None:
+        if from_.tag in caller.node.aliases:
+            deliver(caller, (from_.tag, value))
+        return
+    node = current_node()
+    caller = node.lookup(from_.pid)
+    if caller is not None:
+        if from_.tag in node.aliases:
+            deliver(caller, (from_.tag, value))
+    elif from_.pid.node != node.name and node.dist is not None:
+        node.dist.reply(from_.pid, from_.tag, value)  # its node drops it if too late
+
+
+def _remote_server(node: Any, server: Any) -> Any:
+    """``server`` as a pid or (name, node) of another node, or None when it is local."""
+    if server.__class__ is Pid:
+        return server if server.node != node.name else None
+    if (
+        server.__class__ is tuple
+        and len(server) == 2
+        and server[0].__class__ is str
+        and server[1].__class__ is str
+        and server[1] != node.name
+    ):
+        return server
+    return None
+
+
+def _remote_call(me: Any, target: Any, server: Any, request: Any, timeout: float | None) -> Any:
+    """A call to a server of another node: monitor it, send, wait, as for a local one."""
+    node = me.node
+    if node.dist is None:
+        raise CallError("noconnection", server, request)
+    mailbox = me.mailbox
+    position = len(mailbox) if mailbox else 0
+    ref = node.make_ref()
+    if me.monitors is None:
+        me.monitors = {}
+    me.monitors[ref] = target
+    index_remote(node, me.pid, target.node if target.__class__ is Pid else target[1])
+    node.dist.monitor(me.pid, target, ref)
+    node.aliases[ref] = me
+    node.dist.send(me.pid, target, Call(From(me.pid, ref), request))
+    try:
+        kind, value = wait_reply(me, position, ref, timeout)
+    except ReceiveTimeout:
+        node.aliases.pop(ref, None)
+        remove_monitor(me, ref)
+        flush_down(me, position, ref)
+        raise CallTimeout("timeout", server, request) from None
+    except BaseException:
+        node.aliases.pop(ref, None)
+        remove_monitor(me, ref)
+        raise
+    node.aliases.pop(ref, None)
+    if kind is DOWN:
+        raise CallError(value, server, request)
+    if not remove_monitor(me, ref):
+        flush_down(me, position, ref)
+    return value
 
 
 def cast(server: Any, request: Any) -> None:
     """Send ``request`` to ``server`` without waiting. Never blocks; never fails (a cast
     to a server that does not exist is dropped, as in OTP)."""
+    node = current_node()
+    remote = _remote_server(node, server)
+    if remote is not None:
+        send(remote, Cast(request))  # through the distribution layer, if any
+        return
     try:
         pid = whereis(server)
     except NoProcError:

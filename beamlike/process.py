@@ -36,9 +36,10 @@ from beamlike._core.node import Node, current_node, current_process, default_nod
 from beamlike._core.patterns import ANY as _ANY
 from beamlike._core.process import RUNNABLE, WAITING, Worker, initial_call
 from beamlike._core.process import current_greenlet as getcurrent
+from beamlike._core.remote import index_remote
 from beamlike._core.signals import deliver
 from beamlike.errors import BadArgument, BadArgumentType, NoProcError, ProcessExit
-from beamlike.messages import NORMAL, Down, Exit
+from beamlike.messages import NOCONNECTION, NORMAL, Down, Exit
 
 __all__ = [
     "Dest",
@@ -247,7 +248,9 @@ def _send_slow(node: Node, dest: Any, message: Any) -> Any:
         proc = node.lookup(dest)
         if proc is not None:
             deliver(proc, message)
-        # else: a dead local pid, or a pid of a node we have no connection to: dropped
+        elif dest.node != node.name and node.dist is not None:
+            node.dist.send(_sender(), dest, message)
+        # else: a dead local pid, or another node's pid while not distributed: dropped
         return message
     if dest.__class__ is str:
         proc = node.names.get(dest)
@@ -266,7 +269,9 @@ def _send_slow(node: Node, dest: Any, message: Any) -> Any:
             proc = node.names.get(name)
             if proc is not None:  # an unknown name here is dropped silently, as in Erlang
                 deliver(proc, message)
-        return message  # another node: nothing routes there yet (distribution layer)
+        elif node.dist is not None:
+            node.dist.send(_sender(), dest, message)
+        return message  # not distributed: another node cannot be reached, dropped
     whereis_name = getattr(dest, "whereis_name", None)
     if whereis_name is not None:  # a via name (Registry), as Erlang's {via, Module, Name}
         pid = whereis_name()
@@ -277,6 +282,11 @@ def _send_slow(node: Node, dest: Any, message: Any) -> Any:
         "send expects a Pid, a registered name (str) or a (name, node) tuple; "
         f"got {dest!r} (of type {type(dest).__name__})"
     )
+
+
+def _sender() -> Pid | None:
+    g = getcurrent()
+    return g.proc.pid if g.__class__ is Worker else None
 
 
 def receive(*patterns: Any, timeout: float | None = None, default: Any = MISSING) -> Any:
@@ -316,7 +326,18 @@ def link(pid: Pid) -> bool:
     me = current_process()
     if pid == me.pid:
         return True
-    other = me.node.lookup(pid)
+    node = me.node
+    other = node.lookup(pid)
+    if other is None and pid.node != node.name:  # a process of another node
+        if node.dist is None:  # not reachable: Erlang's noconnection exit signal
+            signals.exit_signal(node, me, pid, NOCONNECTION, via_link=True)
+            return True
+        if me.links is None:
+            me.links = set()
+        me.links.add(pid)
+        index_remote(node, me.pid, pid.node)
+        node.dist.link(me.pid, pid)
+        return True
     if other is None:
         if me.trap_exit:
             deliver(me, Exit(pid, "noproc"))
@@ -343,6 +364,18 @@ def monitor(target: Dest) -> Ref:
     me = current_process()
     node = me.node
     shown: Any
+    remote = _remote_target(node, target)
+    if remote is not None:
+        ref = node.make_ref()
+        if node.dist is None:  # another node, not reachable
+            deliver(me, Down(ref, remote, NOCONNECTION))
+            return ref
+        if me.monitors is None:
+            me.monitors = {}
+        me.monitors[ref] = remote
+        index_remote(node, me.pid, remote.node if remote.__class__ is Pid else remote[1])
+        node.dist.monitor(me.pid, remote, ref)
+        return ref
     if target.__class__ is Pid:
         proc = node.lookup(target)
         shown = target
@@ -370,6 +403,21 @@ def monitor(target: Dest) -> Ref:
         deliver(me, Down(ref, shown, "noproc"))
         return ref
     return signals.add_monitor(me, proc, shown)
+
+
+def _remote_target(node: Node, target: Any) -> Any:
+    """The target as a pid or (name, node) of another node, or None if local."""
+    if target.__class__ is Pid:
+        return target if target.node != node.name else None
+    if (
+        target.__class__ is tuple
+        and len(target) == 2
+        and target[0].__class__ is str
+        and target[1].__class__ is str
+        and target[1] != node.name
+    ):
+        return target
+    return None
 
 
 def demonitor(ref: Ref, *, flush: bool = False) -> bool:
@@ -406,6 +454,8 @@ def exit(pid: Pid, reason: Any) -> bool:  # noqa: A001 - Erlang's name
     target = node.lookup(pid)
     if target is not None:
         signals.exit_signal(node, target, me.pid, reason, via_link=False)
+    elif pid.node != node.name and node.dist is not None:
+        node.dist.exit(me.pid, pid, reason)
     return True
 
 

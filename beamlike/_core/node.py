@@ -80,6 +80,10 @@ class Node:
         # Active reply aliases (OTP's alias monitors): call reference -> caller. A reply
         # to a reference no longer here (the call timed out) is dropped.
         self.aliases: dict[Ref, Any] = {}
+        # The distribution layer (see _core.remote.Distribution), when distributed;
+        # and, per other node's name, the local pids with a link or monitor there.
+        self.dist: Any = None
+        self.remote_index: dict[str, set[Pid]] = {}
         # Running GenServers (pid -> loop state), for code upgrades and sys.
         self.gen_servers: dict[Pid, Any] = {}
         self.stopped = False

@@ -179,33 +179,53 @@ def terminate(node: Any, proc: Any, reason: Any) -> None:
                     hook(pid, reason)
                 except Exception:  # a broken hook must not stop the exit
                     _hook_log.exception("exit hook %r of %r failed", hook, pid)
+    dist = node.dist
     held = proc.monitors
     proc.monitors = None
     if held:
         for ref, target_pid in held.items():
             target = node.lookup(target_pid) if target_pid.__class__ is Pid else None
-            if target is not None and target.monitored_by:
-                target.monitored_by.pop(ref, None)
+            if target is not None:
+                if target.monitored_by:
+                    target.monitored_by.pop(ref, None)
+            elif dist is not None and _is_remote(node, target_pid):
+                dist.demonitor(pid, target_pid, ref)
     links = proc.links
     proc.links = None
     if links:
         for other_pid in links:
             other = node.lookup(other_pid)
-            if other is not None and other.links:
-                other.links.discard(pid)
-                exit_signal(node, other, pid, reason, via_link=True)
+            if other is not None:
+                if other.links:
+                    other.links.discard(pid)
+                    exit_signal(node, other, pid, reason, via_link=True)
+            elif dist is not None and other_pid.node != node.name:
+                dist.link_exit(pid, other_pid, reason)
     watchers = proc.monitored_by
     proc.monitored_by = None
     if watchers:
         for ref, (watcher_pid, shown) in watchers.items():
             watcher = node.lookup(watcher_pid)
-            if watcher is not None and watcher.monitors and watcher.monitors.pop(ref, None):
-                deliver(watcher, Down(ref, shown, reason))
+            if watcher is not None:
+                if watcher.monitors and watcher.monitors.pop(ref, None):
+                    deliver(watcher, Down(ref, shown, reason))
+            elif dist is not None and watcher_pid.node != node.name:
+                dist.down(watcher_pid, ref, shown, reason)
+    if node.remote_index:
+        for pids in node.remote_index.values():
+            pids.discard(pid)
     proc.mailbox = None
     proc.state = DEAD
 
 
 # -- links ---------------------------------------------------------------------------
+
+
+def _is_remote(node: Any, target: Any) -> bool:
+    """Whether a monitor target (a Pid or a (name, node) tuple) is of another node."""
+    if target.__class__ is Pid:
+        return target.node != node.name  # type: ignore[no-any-return]
+    return target.__class__ is tuple and target[1] != node.name
 
 
 def add_link(a: Any, b: Any) -> None:
@@ -225,8 +245,13 @@ def remove_link(a: Any, other: Pid) -> None:
     if a.links:
         a.links.discard(other)
     proc = other._proc
-    if proc is not None and proc.links:
-        proc.links.discard(a.pid)
+    if proc is not None:
+        if proc.links:
+            proc.links.discard(a.pid)
+    else:
+        node = a.node
+        if other.node != node.name and node.dist is not None:
+            node.dist.unlink(a.pid, other)
 
 
 # -- monitors ------------------------------------------------------------------------
@@ -253,9 +278,13 @@ def remove_monitor(watcher: Any, ref: Ref) -> bool:
     target_pid = held.pop(ref, None)
     if target_pid is None:
         return False
-    target = watcher.node.lookup(target_pid)
-    if target is not None and target.monitored_by:
-        target.monitored_by.pop(ref, None)
+    node = watcher.node
+    target = node.lookup(target_pid) if target_pid.__class__ is Pid else None
+    if target is not None:
+        if target.monitored_by:
+            target.monitored_by.pop(ref, None)
+    elif node.dist is not None and _is_remote(node, target_pid):
+        node.dist.demonitor(watcher.pid, target_pid, ref)
     return True
 
 
