@@ -48,6 +48,8 @@ from beamlike.messages import (
     SHUTDOWN,
     Down,
     Exit,
+    NodeDown,
+    NodeUp,
     is_shutdown_reason,
 )
 from beamlike.process import (
@@ -118,6 +120,8 @@ __all__ = [
     "Down",
     "Exit",
     "NoProcError",
+    "NodeDown",
+    "NodeUp",
     "Node",
     "Pid",
     "ProcessExit",

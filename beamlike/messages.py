@@ -22,6 +22,8 @@ __all__ = [
     "SHUTDOWN",
     "Down",
     "Exit",
+    "NodeDown",
+    "NodeUp",
     "is_shutdown_reason",
 ]
 
@@ -55,6 +57,25 @@ class Down:
     ref: Ref
     pid: Pid | Any
     reason: Any
+
+
+@dataclass(frozen=True, slots=True)
+class NodeUp:
+    """A node connected (``monitor_nodes``). Erlang's ``{nodeup, Node}``."""
+
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDown:
+    """A node is no longer connected (``monitor_node``/``monitor_nodes``), with why.
+
+    Erlang's ``{nodedown, Node}``; ``reason`` is e.g. ``"connection_closed"``,
+    ``"net_tick_timeout"``, ``"disconnect"``.
+    """
+
+    node: str
+    reason: Any = "connection_closed"
 
 
 def is_shutdown_reason(reason: Any) -> bool:

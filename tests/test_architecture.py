@@ -61,7 +61,6 @@ LAYERS: dict[str, int] = {
     "beamlike/timer.py": 1,
     "beamlike/registry.py": 1,
     "beamlike/ets.py": 1,
-    "beamlike/node.py": 1,
     # L2: synchronous start, crash reports
     "beamlike/proc_lib.py": 2,
     # L3: generic server
@@ -74,8 +73,9 @@ LAYERS: dict[str, int] = {
     "beamlike/sys.py": 4,
     # L5: distribution over ZeroMQ
     "beamlike/dist/*": 5,
-    # the public facade
+    # the public facades: the package, and the node API (local and distributed)
     "beamlike/__init__.py": TOP,
+    "beamlike/node.py": TOP,
 }
 
 
