@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from beamlike import node as node_module
+from beamlike._core import node as node_module
 from beamlike._core.ids import Pid
 from beamlike.errors import BadArgument, BadArgumentType
 from beamlike.messages import ANY
@@ -228,7 +228,7 @@ class _State:
 
 def _state() -> _State:
     """The ETS state of the caller's node, made on first use."""
-    node = node_module.current()
+    node = node_module.current_node()
     state = node.__dict__.get("_ets")
     if state is None:
         state = node.__dict__["_ets"] = _State(node)

@@ -65,11 +65,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from beamlike._core.ids import Pid
+from beamlike._core.node import Node, current_node
 from beamlike._core.signals import deliver
 from beamlike.errors import AlreadyRegisteredError, BadArgument, BadArgumentType, NoProcError
 from beamlike.messages import ANY
-from beamlike.node import Node
-from beamlike.node import current as current_node
 from beamlike.process import receive, self_pid, spawn_opt
 
 __all__ = ["DUPLICATE", "UNIQUE", "Registry", "Via"]

@@ -9,6 +9,7 @@ through ``bench/_worker.py``, which calls ``gevent.monkey.patch_all()`` first.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from beamlike import (
     ANY,
     Down,
     Pid,
+    gen_server,
     monitor,
     process_info,
     processes,
@@ -24,7 +26,10 @@ from beamlike import (
     self_pid,
     send,
     spawn,
+    supervisor,
 )
+from beamlike.gen_server import GenServer, Ok, Reply
+from beamlike.supervisor import Supervisor
 from bench._harness import now, rss_bytes, settle_memory
 
 MIB = 1 << 20
@@ -210,6 +215,144 @@ def selective(n: int, junk: int) -> dict[str, float]:
     return _on_fresh_node(_selective_main, n, junk)
 
 
+# --------------------------------------------------------------------------- GenServer call
+
+
+class _Echo(GenServer):
+    """Replies with the request, state unchanged."""
+
+    def handle_call(self, request: Any, from_: Any, state: Any) -> Reply:
+        return Reply(request, state)
+
+
+def _calls(server: Pid, n: int) -> float:
+    call = gen_server.call
+    t0 = now()
+    for i in range(n):
+        call(server, i)
+    return now() - t0
+
+
+def _call_main(n: int, junk: int) -> dict[str, float]:
+    server = _Echo.start_link(None)
+    assert server is not None
+    assert gen_server.call(server, "check") == "check"
+    if not junk:
+        elapsed = _calls(server, n)
+        gen_server.stop(server)
+        return {"us_per_call": elapsed / n * 1e6}
+    # The same calls with an empty mailbox and with ``junk`` unrelated messages queued
+    # in the caller's own mailbox, in this OS process, half of ``n`` at a time in the
+    # order empty, queued, queued, empty (so a drift in load cancels out).
+    half = n // 2
+    me = self_pid()
+    empty = _calls(server, half)
+    for j in range(junk):
+        send(me, ("junk", j))
+    queued = _calls(server, half) + _calls(server, half)
+    info = process_info(me)
+    assert info is not None and info.message_queue_len == junk
+    for j in range(junk):
+        assert receive() == ("junk", j)
+    empty += _calls(server, half)
+    gen_server.stop(server)
+    return {
+        "us_per_call": queued / (2 * half) * 1e6,
+        "us_per_call_empty": empty / (2 * half) * 1e6,
+        "queued_over_empty": queued / empty,
+    }
+
+
+def call(n: int, junk: int = 0) -> dict[str, float]:
+    """``n`` ``gen_server.call`` round trips to an echo server; µs per call.
+
+    With ``junk``: ``n`` calls with ``junk`` unrelated messages queued in the caller's
+    mailbox and ``n`` with it empty, in this OS process; both, and their ratio.
+    """
+    return _on_fresh_node(_call_main, n, junk)
+
+
+def _call_client(server: Pid, k: int, driver: Pid) -> None:
+    call = gen_server.call
+    send(driver, "ready")
+    receive("go")
+    for i in range(k):
+        call(server, i)
+    send(driver, "done")
+
+
+def _call_many_main(clients: int, k: int) -> dict[str, float]:
+    me = self_pid()
+    server = _Echo.start_link(None)
+    assert server is not None
+    pids = [spawn(_call_client, server, k, me) for _ in range(clients)]
+    for _ in range(clients):
+        receive("ready")
+    t0 = now()
+    for pid in pids:
+        send(pid, "go")
+    for _ in range(clients):
+        receive("done")
+    elapsed = now() - t0
+    gen_server.stop(server)
+    return {"us_per_call": elapsed / (clients * k) * 1e6}
+
+
+def call_many(clients: int, k: int) -> dict[str, float]:
+    """``clients`` processes each make ``k`` calls to one echo server; µs per call."""
+    return _on_fresh_node(_call_many_main, clients, k)
+
+
+# --------------------------------------------------------------------------- supervisor restart
+
+
+class _Crash(Exception):
+    pass
+
+
+class _Crasher(GenServer):
+    """Tells the driver it started, then crashes on its first message (the timeout)."""
+
+    def init(self, driver: Pid) -> Ok:  # type: ignore[override]
+        send(driver, self_pid())
+        return Ok(driver, timeout=0)
+
+    def handle_info(self, message: Any, state: Any) -> Any:
+        raise _Crash(message)
+
+
+def _supervisor_restart_main(restarts: int) -> dict[str, float]:
+    me = self_pid()
+    spec: dict[str, Any] = {
+        "id": "crasher",
+        "start": (_Crasher.start_link, (me,), {}),
+        "restart": "permanent",
+    }
+    sup = Supervisor.start_link([spec], strategy="one_for_one", max_restarts=10**9, max_seconds=1)
+    first = last = receive()  # the first start: the child's pid
+    t0 = now()
+    for _ in range(restarts):
+        last = receive()
+    elapsed = now() - t0
+    supervisor.stop(sup)
+    assert first.__class__ is Pid and last.__class__ is Pid and last != first
+    return {"us_per_restart": elapsed / restarts * 1e6}
+
+
+def supervisor_restart(restarts: int) -> dict[str, float]:
+    """A one_for_one supervisor restarts a permanent GenServer child that crashes right
+    after starting; µs per restart (the driver counts the children's start messages).
+
+    Crash and supervisor reports are switched off (as for the other two
+    implementations): the case measures restarting, not formatting tracebacks.
+    """
+    logging.disable(logging.CRITICAL)
+    try:
+        return _on_fresh_node(_supervisor_restart_main, restarts)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 CASES: dict[str, Callable[..., dict[str, float]]] = {
     "spawn_exit": spawn_exit,
     "spawn_idle": spawn_idle,
@@ -217,4 +360,8 @@ CASES: dict[str, Callable[..., dict[str, float]]] = {
     "pingpong": pingpong,
     "selective_empty": selective,
     "selective_10k": selective,
+    "call": call,
+    "call_100": call_many,
+    "call_10k_queued": call,
+    "supervisor_restart": supervisor_restart,
 }

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import gevent
+from gevent import getcurrent
 from gevent.queue import Queue
 
 from bench._harness import now, rss_bytes, settle_memory
@@ -216,6 +217,156 @@ def selective(n: int, junk: int) -> dict[str, float]:
     return {"us_per_receive": elapsed / n * 1e6}
 
 
+# --------------------------------------------------------------------------- GenServer call
+
+
+def _echo_server(inbox: Queue) -> None:
+    """The usual gevent request/reply server: ``(reply_queue, request)`` in, the reply
+    put on the caller's own reply queue."""
+    while True:
+        msg = inbox.get()
+        if msg is None:
+            return
+        reply_to, request = msg
+        reply_to.put(request)
+
+
+def _calls(server: Queue, replies: Queue, n: int) -> float:
+    put = server.put
+    get = replies.get
+    t0 = now()
+    for i in range(n):
+        put((replies, i))
+        get()
+    return now() - t0
+
+
+def call(n: int, junk: int = 0) -> dict[str, float]:
+    """``n`` request/reply round trips to an echo server greenlet; µs per call.
+
+    With ``junk``: ``n`` calls with ``junk`` items in the caller's general inbox queue,
+    which the replies do not go through (so this is the floor: the empty case again),
+    and ``n`` without; both, and their ratio.
+    """
+    server: Queue = Queue()
+    replies: Queue = Queue()
+    g = gevent.spawn(_echo_server, server)
+    server.put((replies, "check"))
+    assert replies.get() == "check"
+    if not junk:
+        elapsed = _calls(server, replies, n)
+        server.put(None)
+        g.join()
+        return {"us_per_call": elapsed / n * 1e6}
+    # Empty, queued, queued, empty (half of ``n`` each), as the other implementations.
+    half = n // 2
+    empty = _calls(server, replies, half)
+    inbox: Queue = Queue()
+    for j in range(junk):
+        inbox.put(("junk", j))
+    queued = _calls(server, replies, half) + _calls(server, replies, half)
+    assert inbox.qsize() == junk
+    inbox = Queue()
+    empty += _calls(server, replies, half)
+    server.put(None)
+    g.join()
+    return {
+        "us_per_call": queued / (2 * half) * 1e6,
+        "us_per_call_empty": empty / (2 * half) * 1e6,
+        "queued_over_empty": queued / empty,
+    }
+
+
+def _call_client(server: Queue, k: int, go: Queue, driver: Queue) -> None:
+    replies: Queue = Queue()
+    put = server.put
+    get = replies.get
+    driver.put("ready")
+    go.get()
+    for i in range(k):
+        put((replies, i))
+        get()
+    driver.put("done")
+
+
+def call_many(clients: int, k: int) -> dict[str, float]:
+    """``clients`` greenlets each make ``k`` calls to one echo server; µs per call."""
+    server: Queue = Queue()
+    driver: Queue = Queue()
+    srv = gevent.spawn(_echo_server, server)
+    gos = [Queue() for _ in range(clients)]
+    greenlets = [gevent.spawn(_call_client, server, k, go, driver) for go in gos]
+    for _ in range(clients):
+        assert driver.get() == "ready"
+    t0 = now()
+    for go in gos:
+        go.put("go")
+    for _ in range(clients):
+        assert driver.get() == "done"
+    elapsed = now() - t0
+    gevent.joinall(greenlets)
+    server.put(None)
+    srv.join()
+    return {"us_per_call": elapsed / (clients * k) * 1e6}
+
+
+# --------------------------------------------------------------------------- supervisor restart
+
+
+class _Crash(Exception):
+    pass
+
+
+_STOP: Any = object()
+
+
+def _crasher(driver: Queue) -> None:
+    driver.put(getcurrent())  # "started"
+    raise _Crash("crash")
+
+
+def _mini_supervisor(events: Queue, fn: Callable[..., None], *args: Any) -> None:
+    """A minimal supervisor greenlet: spawn the child, ``rawlink`` it (its death is put
+    on ``events`` by the hub), respawn it when it died by an exception."""
+    while True:
+        child = gevent.spawn(fn, *args)
+        child.rawlink(events.put)
+        event = events.get()
+        if event is _STOP:
+            child.unlink(events.put)
+            child.kill()
+            return
+        assert event is child
+        if event.successful():
+            return
+
+
+def supervisor_restart(restarts: int) -> dict[str, float]:
+    """A minimal supervisor greenlet respawns a child greenlet that puts its start on the
+    driver's queue, then raises; µs per restart (the driver counts the starts).
+
+    The hub's printing of each greenlet's traceback is switched off (as the crash reports
+    of the other two implementations are): the case measures restarting.
+    """
+    hub = gevent.get_hub()
+    hub.exception_stream = None
+    try:
+        driver: Queue = Queue()
+        events: Queue = Queue()
+        sup = gevent.spawn(_mini_supervisor, events, _crasher, driver)
+        first = last = driver.get()
+        t0 = now()
+        for _ in range(restarts):
+            last = driver.get()
+        elapsed = now() - t0
+        events.put(_STOP)
+        sup.join()
+        assert isinstance(first, gevent.Greenlet) and last is not first
+    finally:
+        del hub.exception_stream  # back to the class's default (sys.stderr)
+    return {"us_per_restart": elapsed / restarts * 1e6}
+
+
 CASES: dict[str, Callable[..., dict[str, float]]] = {
     "spawn_exit": spawn_exit,
     "spawn_idle": spawn_idle,
@@ -223,4 +374,8 @@ CASES: dict[str, Callable[..., dict[str, float]]] = {
     "pingpong": pingpong,
     "selective_empty": selective,
     "selective_10k": selective,
+    "call": call,
+    "call_100": call_many,
+    "call_10k_queued": call,
+    "supervisor_restart": supervisor_restart,
 }

@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python bench/run.py                  # everything, 2–3 minutes on 2 cores
+    .venv/bin/python bench/run.py                  # everything, about 4 minutes on 2 cores
     .venv/bin/python bench/run.py --quick          # smoke test, small N, < 60 s
     .venv/bin/python bench/run.py --only ring,pingpong --repeat 3
     .venv/bin/python bench/run.py --json results.json --markdown
@@ -10,8 +10,9 @@ Usage (from the repository root)::
 Every repetition of every implementation runs in a fresh OS process (a fresh Python that
 patches with gevent first, or a fresh ``erl +S 1:1``), after its own untimed warm-up; the
 implementations take turns, repetition by repetition. The table shows medians, the ratios
-beamlike ÷ raw gevent and beamlike ÷ Erlang, and the goal for the gevent ratio with
-PASS/MISS. See bench/README.md for what each case measures.
+beamlike ÷ raw gevent and beamlike ÷ Erlang, and each goal with PASS/MISS: most goals
+bound beamlike ÷ raw gevent, some beamlike's own ratio to its own baseline, or beamlike's
+absolute value (see ``Metric``). See bench/README.md for what each case measures.
 """
 
 from __future__ import annotations
@@ -30,12 +31,30 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 from bench import _harness
 from bench._harness import IMPLS, Erlang, Outcome
 
+# What a metric's goal bounds (always "at most", lower is better):
+GOAL_VS_GEVENT = "vs gevent"  # the ratio beamlike ÷ raw gevent
+GOAL_VS_OWN = "vs own baseline"  # beamlike's value, itself a ratio to its own baseline
+GOAL_ABSOLUTE = "absolute"  # beamlike's value, in the metric's unit
+
 
 @dataclass(frozen=True)
 class Metric:
     name: str
     unit: str
-    goal: float | None = None  # goal for beamlike ÷ raw gevent (lower is better)
+    goal: float | None = None  # upper bound; what it bounds is said by goal_kind
+    goal_kind: str = GOAL_VS_GEVENT
+    # False for a metric that is already a ratio (each implementation to its own
+    # baseline): dividing beamlike's by another implementation's means nothing.
+    compare: bool = True
+
+    def goal_text(self) -> str:
+        if self.goal is None:
+            return "—"
+        if self.goal_kind == GOAL_VS_OWN:
+            return f"≤ {self.goal:g} (own)"
+        if self.goal_kind == GOAL_ABSOLUTE:
+            return f"≤ {self.goal:g} {self.unit.split('/')[0]}"
+        return f"≤ {self.goal:g}"
 
 
 @dataclass(frozen=True)
@@ -121,6 +140,56 @@ CASES: tuple[Case, ...] = (
         quick_params={"n": 20, "junk": 10_000},
         quick_warmup={"n": 3, "junk": 10_000},
     ),
+    Case(
+        name="call",
+        title="GenServer call, 1 client, {n} calls",
+        metrics=(Metric("us_per_call", "µs/call", goal=0.8),),
+        params={"n": 30_000, "junk": 0},
+        warmup={"n": 3_000, "junk": 0},
+        repeat=7,
+        quick_params={"n": 3_000, "junk": 0},
+        quick_warmup={"n": 300, "junk": 0},
+    ),
+    Case(
+        name="call_100",
+        title="GenServer call, {clients} clients × {k} calls",
+        metrics=(Metric("us_per_call", "µs/call", goal=0.8),),
+        params={"clients": 100, "k": 300},
+        warmup={"clients": 100, "k": 20},
+        repeat=7,
+        quick_params={"clients": 100, "k": 20},
+        quick_warmup={"clients": 100, "k": 2},
+    ),
+    Case(
+        name="call_10k_queued",
+        title="GenServer call, {junk} queued in caller",
+        metrics=(
+            Metric("us_per_call", "µs/call"),
+            Metric("us_per_call_empty", "µs/call, empty mailbox"),
+            Metric(
+                "queued_over_empty",
+                "÷ own empty-mailbox call",
+                goal=1.5,
+                goal_kind=GOAL_VS_OWN,
+                compare=False,
+            ),
+        ),
+        params={"n": 20_000, "junk": 10_000},
+        warmup={"n": 2_000, "junk": 10_000},
+        repeat=7,
+        quick_params={"n": 2_000, "junk": 10_000},
+        quick_warmup={"n": 200, "junk": 10_000},
+    ),
+    Case(
+        name="supervisor_restart",
+        title="supervisor restarts, {restarts} crashes",
+        metrics=(Metric("us_per_restart", "µs/restart", goal=30.0, goal_kind=GOAL_ABSOLUTE),),
+        params={"restarts": 5_000},
+        warmup={"restarts": 500},
+        repeat=5,
+        quick_params={"restarts": 300},
+        quick_warmup={"restarts": 30},
+    ),
 )
 
 CASE_NAMES = tuple(c.name for c in CASES)
@@ -160,7 +229,7 @@ def run_case(
         status = out.error or "ok"
         if out.error and not out.error.startswith("skipped"):
             status = "ERROR " + out.error
-        print(f"  {case.name:<16} {impl:<9} {out.seconds:6.1f} s  {status}", file=sys.stderr)
+        print(f"  {case.name:<18} {impl:<9} {out.seconds:6.1f} s  {status}", file=sys.stderr)
     return CaseResult(case, dict(params), reps, outcomes)
 
 
@@ -197,15 +266,16 @@ def table_rows(results: list[CaseResult]) -> tuple[list[str], list[list[str]], l
     for res in results:
         for metric in res.case.metrics:
             med = {impl: out.median(metric.name) for impl, out in res.outcomes.items()}
-            vs_gevent = _harness.ratio(med.get("beamlike"), med.get("gevent"))
-            vs_erlang = _harness.ratio(med.get("beamlike"), med.get("erlang"))
+            vs_gevent = vs_erlang = None
+            if metric.compare:
+                vs_gevent = _harness.ratio(med.get("beamlike"), med.get("gevent"))
+                vs_erlang = _harness.ratio(med.get("beamlike"), med.get("erlang"))
+            goal = metric.goal_text()
             if metric.goal is None:
-                goal, verdict = "—", "—"
+                verdict = "—"
             else:
-                goal = f"≤ {metric.goal:g}"
-                verdict = (
-                    "n/a" if vs_gevent is None else ("PASS" if vs_gevent <= metric.goal else "MISS")
-                )
+                judged = vs_gevent if metric.goal_kind == GOAL_VS_GEVENT else med.get("beamlike")
+                verdict = "n/a" if judged is None else ("PASS" if judged <= metric.goal else "MISS")
             title = res.case.title.format(**{k: _count(v) for k, v in res.params.items()})
             cells = [title if metric is res.case.metrics[0] else "", metric.unit]
             for impl in IMPLS:
@@ -232,13 +302,36 @@ def table_rows(results: list[CaseResult]) -> tuple[list[str], list[list[str]], l
                     "beamlike_over_gevent": vs_gevent,
                     "beamlike_over_erlang": vs_erlang,
                     # Repetitions are interleaved, so pairing them cancels load drift.
-                    "beamlike_over_gevent_paired": _paired(res, metric.name, "gevent"),
-                    "beamlike_over_erlang_paired": _paired(res, metric.name, "erlang"),
-                    "goal_beamlike_over_gevent": metric.goal,
+                    "beamlike_over_gevent_paired": (
+                        _paired(res, metric.name, "gevent") if metric.compare else None
+                    ),
+                    "beamlike_over_erlang_paired": (
+                        _paired(res, metric.name, "erlang") if metric.compare else None
+                    ),
+                    "goal_beamlike_over_gevent": (
+                        metric.goal if metric.goal_kind == GOAL_VS_GEVENT else None
+                    ),
+                    "goal": metric.goal,
+                    "goal_kind": metric.goal_kind if metric.goal is not None else None,
                     "result": verdict if metric.goal is not None else None,
                 }
             )
     return headers, rows, records
+
+
+def goal_legend(kinds: set[str]) -> str:
+    """The note under the table saying what each kind of goal bounds."""
+    lines = []
+    if GOAL_VS_GEVENT in kinds:
+        lines.append("goal ≤ x: bounds bl÷gevent")
+    if GOAL_VS_OWN in kinds:
+        lines.append(
+            "goal ≤ x (own): bounds beamlike's value in that row, a ratio to its own baseline "
+            "(each column: that implementation ÷ itself)"
+        )
+    if GOAL_ABSOLUTE in kinds:
+        lines.append("goal ≤ x µs: bounds beamlike's value itself")
+    return "\n".join(lines)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -259,7 +352,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--repeat",
         type=int,
         metavar="N",
-        help="repetitions per case (default: 7; 5 for spawn + exit, 3 for memory; --quick: 2, 1)",
+        help=(
+            "repetitions per case (default: 7; 5 for spawn + exit and supervisor restarts, "
+            "3 for memory; --quick: 2, 1)"
+        ),
     )
     parser.add_argument(
         "--quick", action="store_true", help="small N and few repetitions: a smoke test (< 60 s)"
@@ -319,6 +415,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print(_harness.render_table(headers, rows, markdown=args.markdown))
+    kinds = {m.goal_kind for r in results for m in r.case.metrics if m.goal is not None}
+    if kinds - {GOAL_VS_GEVENT}:
+        print()
+        print(goal_legend(kinds))
     errors = [
         (r.case.name, impl, o.error)
         for r in results

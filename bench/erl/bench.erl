@@ -10,8 +10,13 @@
 %%
 %%   BENCH <metric> <float>
 %%   BENCH_ERROR <term>
+%%
+%% The module is also the callback module of the gen_servers (an echo server, a child
+%% that crashes right after starting) and of the supervisor the OTP-behaviour cases use
+%% (no -behaviour attributes: both behaviours require init/1, which erlc warns about).
 -module(bench).
 -export([run/4]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 run(Case, Params, Warmup, Repeat) ->
     try
@@ -136,7 +141,98 @@ bench_case(Selective, Params) when Selective =:= selective_empty; Selective =:= 
     selective_loop(N),
     T1 = now_ns(),
     {message_queue_len, Junk} = process_info(Self, message_queue_len),
-    [{us_per_receive, us_per(T0, T1, N)}].
+    [{us_per_receive, us_per(T0, T1, N)}];
+
+%% --------------------------------------------------------------------------- gen_server call
+
+bench_case(Call, Params) when Call =:= call; Call =:= call_10k_queued ->
+    N = param(n, Params),
+    Junk = param(junk, Params),
+    {ok, Server} = gen_server:start_link(?MODULE, echo, []),
+    check = gen_server:call(Server, check),
+    Metrics = case Junk of
+        0 ->
+            Time = time_calls(Server, N),
+            [{us_per_call, Time / 1000 / N}];
+        _ ->
+            %% ABBA: empty, queued, queued, empty (half of N each), load drift cancels.
+            Half = N div 2,
+            E1 = time_calls(Server, Half),
+            Self = self(),
+            [Self ! {junk, J} || J <- lists:seq(1, Junk)],
+            Q1 = time_calls(Server, Half),
+            Q2 = time_calls(Server, Half),
+            {message_queue_len, Junk} = process_info(Self, message_queue_len),
+            flush_junk(Junk),
+            {message_queue_len, 0} = process_info(Self, message_queue_len),
+            E2 = time_calls(Server, Half),
+            Empty = E1 + E2,
+            Queued = Q1 + Q2,
+            [{us_per_call, Queued / 1000 / (2 * Half)},
+             {us_per_call_empty, Empty / 1000 / (2 * Half)},
+             {queued_over_empty, Queued / Empty}]
+    end,
+    ok = gen_server:stop(Server),
+    Metrics;
+
+bench_case(call_100, Params) ->
+    Clients = param(clients, Params),
+    K = param(k, Params),
+    Self = self(),
+    {ok, Server} = gen_server:start_link(?MODULE, echo, []),
+    Pids = [spawn_link(fun() -> call_client(Server, K, Self) end) || _ <- lists:seq(1, Clients)],
+    [receive ready -> ok end || _ <- Pids],
+    T0 = now_ns(),
+    [P ! go || P <- Pids],
+    [receive done -> ok end || _ <- Pids],
+    T1 = now_ns(),
+    ok = gen_server:stop(Server),
+    [{us_per_call, us_per(T0, T1, Clients * K)}];
+
+%% --------------------------------------------------------------------------- supervisor restart
+
+%% Crash reports and supervisor reports are switched off (logger level none), as in the
+%% Python implementations: the case measures restarting, not formatting reports.
+bench_case(supervisor_restart, Params) ->
+    Restarts = param(restarts, Params),
+    #{level := Level} = logger:get_primary_config(),
+    ok = logger:set_primary_config(level, none),
+    try
+        {ok, Sup} = supervisor:start_link(?MODULE, {sup, self()}),
+        First = receive {started, P0} -> P0 end,
+        T0 = now_ns(),
+        Last = wait_starts(Restarts, First),
+        T1 = now_ns(),
+        ok = gen_server:stop(Sup),
+        true = is_pid(Last) andalso Last =/= First,
+        [{us_per_restart, us_per(T0, T1, Restarts)}]
+    after
+        logger:set_primary_config(level, Level)
+    end.
+
+%% --------------------------------------------------------------------------- callbacks
+
+%% gen_server: the echo server.
+init(echo) ->
+    {ok, nostate};
+%% gen_server: the child that tells the driver it started, then crashes on the timeout.
+init({crasher, Driver}) ->
+    Driver ! {started, self()},
+    {ok, Driver, 0};
+%% supervisor: one_for_one over one permanent crasher; "no limit" on restarts.
+init({sup, Driver}) ->
+    Flags = #{strategy => one_for_one, intensity => 1000000000, period => 1},
+    Child = #{id => crasher,
+              start => {gen_server, start_link, [?MODULE, {crasher, Driver}, []]},
+              restart => permanent},
+    {ok, {Flags, [Child]}}.
+
+handle_call(Request, _From, State) -> {reply, Request, State}.
+
+handle_cast(_Request, State) -> {noreply, State}.
+
+handle_info(timeout, Driver) when is_pid(Driver) -> error(crash);
+handle_info(_Message, State) -> {noreply, State}.
 
 %% --------------------------------------------------------------------------- helpers
 
@@ -188,6 +284,28 @@ ping(Pong, K) ->
     Pong ! {self(), K},
     receive _Reply -> ok end,
     ping(Pong, K - 1).
+
+time_calls(Server, N) ->
+    T0 = now_ns(),
+    call_loop(Server, N),
+    now_ns() - T0.
+
+call_loop(_Server, 0) -> ok;
+call_loop(Server, K) ->
+    K = gen_server:call(Server, K),
+    call_loop(Server, K - 1).
+
+call_client(Server, K, Driver) ->
+    Driver ! ready,
+    receive go -> ok end,
+    call_loop(Server, K),
+    Driver ! done.
+
+flush_junk(0) -> ok;
+flush_junk(K) -> receive {junk, _} -> flush_junk(K - 1) end.
+
+wait_starts(0, Last) -> Last;
+wait_starts(K, _) -> receive {started, P} -> wait_starts(K - 1, P) end.
 
 selective_loop(0) -> ok;
 selective_loop(K) ->
