@@ -33,10 +33,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from beamlike._core.mailbox import MISSING, flush_down, mark, receive_in
+from beamlike._core.mailbox import MISSING, flush_down, mark, receive_matching
 from beamlike._core.node import current_process
 from beamlike.errors import BeamlikeError, ProcessExit
-from beamlike.messages import ANY, Down
+from beamlike.messages import Down
 from beamlike.process import exit as exit_process
 from beamlike.process import send, spawn_opt, unlink
 
@@ -122,8 +122,15 @@ def _start(
     ref = me.node.make_ref()
     starter = Starter(me.pid, ref, link)
     pid, monitor_ref = spawn_opt(fn, (starter, *args), kwargs, link=link, monitor=True)
+
+    def answer(message: Any) -> bool:
+        cls = message.__class__
+        if cls is Ack:
+            return message.ref is ref  # type: ignore[no-any-return]
+        return cls is Down and message.ref == monitor_ref  # type: ignore[no-any-return]
+
     try:
-        message = receive_in(me, (Ack, Down(monitor_ref, ANY, ANY)), timeout, MISSING, position)
+        message = receive_matching(me, answer, timeout, MISSING, position)
     except TimeoutError:
         if link:
             unlink(pid)
@@ -135,8 +142,6 @@ def _start(
         raise StartTimeout(
             "timeout", f"{fn!r} did not acknowledge its start within {timeout} s"
         ) from None
-    while message.__class__ is Ack and message.ref is not ref:  # an old, unrelated ack
-        message = receive_in(me, (Ack, Down(monitor_ref, ANY, ANY)), timeout, MISSING, position)
     if message.__class__ is Down:
         raise StartError(message.reason, f"process exited before it started: {message.reason!r}")
     from beamlike.process import demonitor

@@ -23,6 +23,7 @@ that many seconds. The deadline is one entry in the node's timer heap.
 from __future__ import annotations
 
 import operator
+import time
 from itertools import islice
 from typing import Any
 
@@ -41,11 +42,13 @@ __all__ = [
     "mark",
     "receive_any",
     "receive_in",
+    "receive_matching",
     "sleep_in",
     "wait_reply",
 ]
 
 MISSING: Any = object()
+_monotonic = time.monotonic
 _index_of = operator.indexOf
 
 
@@ -158,6 +161,29 @@ def receive_in(
         mailbox = proc.mailbox
         if mailbox and not start and matcher.matcher(mailbox[0]):
             return mailbox.popleft()  # the first message matches: no scan to set up
+    return _receive(proc, matcher, timeout, default, start, patterns)
+
+
+def receive_matching(
+    proc: Any, matcher: Any, timeout: float | None, default: Any, start: int = 0
+) -> Any:
+    """Receive the first message (from the mark ``start``) for which ``matcher(message)``
+    is true: for runtime code that waits for one reference, without compiling (and
+    caching) patterns that hold a fresh reference. Blocks."""
+    if proc.pending_exit is not None:
+        raise_pending_exit(proc)
+    compiled = Compiled(((False, matcher),), matcher)
+    return _receive(proc, compiled, timeout, default, start, (matcher,))
+
+
+def _receive(
+    proc: Any,
+    matcher: Compiled | None,
+    timeout: float | None,
+    default: Any,
+    start: int,
+    patterns: tuple[Any, ...],
+) -> Any:
     node = proc.node
     entry = None
     try:
@@ -255,7 +281,7 @@ def wait_reply(proc: Any, start: int, ref: Any, timeout: float | None) -> tuple[
     if proc.pending_exit is not None:
         raise_pending_exit(proc)
     node = proc.node
-    entry = None
+    deferred = False
     try:
         while True:
             mailbox = proc.mailbox
@@ -275,11 +301,16 @@ def wait_reply(proc: Any, start: int, ref: Any, timeout: float | None) -> tuple[
                         return DOWN, message.reason
                 start = size
             if timeout is not None:
-                if entry is None:
+                if not deferred:
                     if timeout == 0:
                         break
+                    # The deadline is armed only if the event loop runs while we wait
+                    # (Node.defer): a call answered within one round of direct
+                    # hand-offs never touches the timer wheel.
                     proc.timed_out = False
-                    entry = proc.timer = node.timers.add(timeout, _timer_fired, proc)
+                    proc.timer = _monotonic() + timeout
+                    node.defer(proc)
+                    deferred = True
                 elif proc.timed_out:
                     break
             proc.state = WAITING
@@ -287,9 +318,10 @@ def wait_reply(proc: Any, start: int, ref: Any, timeout: float | None) -> tuple[
             if proc.pending_exit is not None:
                 raise_pending_exit(proc)
     finally:
-        if entry is not None and entry.active:
-            node.timers.discard(entry)
-        if proc.timer is entry:
+        entry = proc.timer
+        if entry is not None:
+            if entry.__class__ is not float and entry.active:
+                node.timers.discard(entry)
             proc.timer = None
         if proc.state is WAITING:
             proc.state = RUNNING

@@ -29,10 +29,12 @@ from beamlike._core.ids import Pid, Ref
 from beamlike._core.process import (
     DEAD,
     SWITCH_BUDGET,
+    WAITING,
     AdoptedProcess,
     Process,
     Worker,
     dispatch,
+    wake,
 )
 from beamlike._core.timers import Timers
 from beamlike._core.watchdog import Watchdog
@@ -73,6 +75,10 @@ class Node:
         self.drain_scheduled = False
         self.budget = SWITCH_BUDGET
         self.timers = Timers(self.loop)
+        # Waits whose timeout is not armed yet (see mailbox.defer_timeout): armed by a
+        # loop ``prepare`` watcher, that is only if the event loop runs while they wait.
+        self.deferred: list[Any] = []
+        self._prepare: Any = None
         self.timer_refs: dict[Ref, Any] = {}
         self.adopted: dict[greenlet, AdoptedProcess] = {}
         self.pool: list[Worker] = []
@@ -120,6 +126,26 @@ class Node:
         # running by then (an unstarted hub would be called with the return value).
         if not self.hub and getcurrent() is not self.hub:
             gevent.sleep(0)
+
+    def defer(self, proc: Any) -> None:
+        """Arm ``proc``'s pending wait deadline if the event loop runs before the wait
+        ends. Never blocks."""
+        self.deferred.append(proc)
+        if self._prepare is None:
+            watcher = self.loop.prepare(ref=False)
+            watcher.start(self._arm_deferred)
+            self._prepare = watcher
+
+    def _arm_deferred(self) -> None:
+        deferred = self.deferred
+        if not deferred:
+            return
+        self.deferred = []
+        now = time.monotonic()
+        for proc in deferred:
+            deadline = proc.timer
+            if deadline.__class__ is float and proc.state is WAITING:
+                proc.timer = self.timers.add(max(0.0, deadline - now), _deadline_passed, proc)
 
     def schedule_drain(self) -> None:
         """Ask the hub to run the run queue soon. Never blocks."""
@@ -296,6 +322,11 @@ class Node:
             self._forget(proc)
         self.timers.close()
         self.timer_refs.clear()
+        self.deferred = []
+        if self._prepare is not None:
+            self._prepare.stop()
+            self._prepare.close()
+            self._prepare = None
         pool, self.pool = self.pool, []
         here = getcurrent()
         for worker in pool:  # parked workers: end their greenlets, returning here
@@ -313,6 +344,13 @@ class Node:
             yield self
         finally:
             _state.default = previous
+
+
+def _deadline_passed(proc: Any) -> None:
+    proc.timer = None
+    proc.timed_out = True
+    if proc.state is WAITING:
+        wake(proc)
 
 
 class _DefaultState:

@@ -289,19 +289,23 @@ def compile_patterns(patterns: tuple[Any, ...]) -> Compiled:
     invalid pattern. Never blocks.
     """
     try:
-        cached = _cache.get(patterns)
+        cached = _cache.pop(patterns, None)
     except TypeError:  # a list or dict inside: not hashable, compile every time
         cached = None
         hashable = False
     else:
         hashable = True
     if cached is not None:
+        _cache[patterns] = cached  # most recently used last (dicts keep order)
         return cached
     matchers = tuple(compile_pattern(p) for p in patterns)
     matcher = matchers[0] if len(matchers) == 1 else _any_of(matchers)
     compiled = Compiled(tuple(_scanner(p) for p in patterns), matcher)
     if hashable:
         if len(_cache) >= _CACHE_LIMIT:
-            _cache.clear()
+            # Drop the least recently used half: patterns holding a fresh reference
+            # (used once) go, the hot ones of receive loops stay.
+            for key in list(_cache)[: _CACHE_LIMIT // 2]:
+                del _cache[key]
         _cache[patterns] = compiled
     return compiled

@@ -254,13 +254,14 @@ def execute(worker: Worker, proc: Any) -> bool:
             crash = None
         reason = proc.pending_exit
     if crash is not None:
-        crash_logger.error(
-            "process %r (%s) crashed: %r",
-            proc.pid,
-            initial_call(proc),
-            crash,
-            exc_info=crash,
-        )
+        if crash_logger.isEnabledFor(logging.ERROR):
+            crash_logger.error(
+                "process %r (%s) crashed: %r",
+                proc.pid,
+                initial_call(proc),
+                crash,
+                exc_info=crash,
+            )
         crash = None
     node.terminate(proc, reason)
     proc.g = None

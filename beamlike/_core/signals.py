@@ -163,7 +163,8 @@ def terminate(node: Any, proc: Any, reason: Any) -> None:
     proc.state = EXITING
     pid = proc.pid
     if proc.timer is not None:
-        node.timers.discard(proc.timer)
+        if proc.timer.__class__ is not float:  # a float is a deadline not armed yet
+            node.timers.discard(proc.timer)
         proc.timer = None
     node.procs.pop(pid.id, None)
     if proc.name is not None:
