@@ -185,7 +185,7 @@ def _receive(
     patterns: tuple[Any, ...],
 ) -> Any:
     node = proc.node
-    entry = None
+    deferred = False
     try:
         while True:
             mailbox = proc.mailbox
@@ -205,11 +205,14 @@ def _receive(
                     return message
                 start = len(mailbox)
             if timeout is not None:
-                if entry is None:
+                if not deferred:
                     if timeout == 0:
                         break
+                    # Armed only if the event loop runs while we wait (Node.defer).
                     proc.timed_out = False
-                    entry = proc.timer = node.timers.add(timeout, _timer_fired, proc)
+                    proc.timer = _monotonic() + timeout
+                    node.defer(proc)
+                    deferred = True
                 elif proc.timed_out:
                     break
             proc.state = WAITING
@@ -217,9 +220,10 @@ def _receive(
             if proc.pending_exit is not None:
                 raise_pending_exit(proc)
     finally:
-        if entry is not None and entry.active:
-            node.timers.discard(entry)
-        if proc.timer is entry:
+        entry = proc.timer
+        if entry is not None:
+            if entry.__class__ is not float and entry.active:
+                node.timers.discard(entry)
             proc.timer = None
         if proc.state is WAITING:
             proc.state = RUNNING

@@ -75,10 +75,9 @@ class Node:
         self.drain_scheduled = False
         self.budget = SWITCH_BUDGET
         self.timers = Timers(self.loop)
-        # Waits whose timeout is not armed yet (see mailbox.defer_timeout): armed by a
-        # loop ``prepare`` watcher, that is only if the event loop runs while they wait.
+        # Waits whose timeout is not armed yet (Node.defer): armed when the hub next
+        # gets control, that is only if the event loop runs while they wait.
         self.deferred: list[Any] = []
-        self._prepare: Any = None
         self.timer_refs: dict[Ref, Any] = {}
         self.adopted: dict[greenlet, AdoptedProcess] = {}
         self.pool: list[Worker] = []
@@ -130,11 +129,12 @@ class Node:
     def defer(self, proc: Any) -> None:
         """Arm ``proc``'s pending wait deadline if the event loop runs before the wait
         ends. Never blocks."""
-        self.deferred.append(proc)
-        if self._prepare is None:
-            watcher = self.loop.prepare(ref=False)
-            watcher.start(self._arm_deferred)
-            self._prepare = watcher
+        deferred = self.deferred
+        if not deferred:
+            # Runs when the hub next gets control: only then can the wait outlast the
+            # round of direct hand-offs it is part of. Also keeps the loop awake.
+            self.loop.run_callback(self._arm_deferred)
+        deferred.append(proc)
 
     def _arm_deferred(self) -> None:
         deferred = self.deferred
@@ -323,10 +323,6 @@ class Node:
         self.timers.close()
         self.timer_refs.clear()
         self.deferred = []
-        if self._prepare is not None:
-            self._prepare.stop()
-            self._prepare.close()
-            self._prepare = None
         pool, self.pool = self.pool, []
         here = getcurrent()
         for worker in pool:  # parked workers: end their greenlets, returning here
