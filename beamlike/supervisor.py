@@ -547,6 +547,8 @@ def _offender(spec: ChildSpec, pid: Any) -> dict[str, Any]:
 
 def _report(sup: Any, context: str, reason: Any, spec: ChildSpec, pid: Any) -> None:
     """One supervisor report on ``beamlike.supervisor`` (OTP's SUPERVISOR REPORT)."""
+    if not log.isEnabledFor(logging.ERROR):
+        return
     args: tuple[Any, ...]
     if context == "child_terminated":
         text, args = "child %r (%r) terminated with reason %r", (spec.id, pid, reason)
@@ -575,8 +577,11 @@ def _report(sup: Any, context: str, reason: Any, spec: ChildSpec, pid: Any) -> N
 
 def _progress(sup: Any, context: str, spec: ChildSpec, pid: Any) -> None:
     """A progress report: ``restarted`` at INFO, ``started`` at DEBUG."""
+    level = logging.INFO if context == "restarted" else logging.DEBUG
+    if not log.isEnabledFor(level):
+        return
     log.log(
-        logging.INFO if context == "restarted" else logging.DEBUG,
+        level,
         "supervisor %r: %s child %r as %r",
         sup,
         context,
