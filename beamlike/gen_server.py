@@ -63,7 +63,7 @@ from beamlike._core.remote import index_remote
 from beamlike._core.signals import add_monitor, deliver, raise_pending_exit, remove_monitor
 from beamlike.errors import BeamlikeError, NoProcError, ProcessExit, ReceiveTimeout
 from beamlike.messages import Down, Exit, is_shutdown_reason
-from beamlike.process import monitor, register, send, unregister
+from beamlike.process import monitor, register, remote_target, send, unregister
 
 __all__ = [
     "AlreadyStartedError",
@@ -779,17 +779,7 @@ def reply(from_: From, value: Any) -> None:
 
 def _remote_server(node: Any, server: Any) -> Any:
     """``server`` as a pid or (name, node) of another node, or None when it is local."""
-    if server.__class__ is Pid:
-        return server if server.node != node.name else None
-    if (
-        server.__class__ is tuple
-        and len(server) == 2
-        and server[0].__class__ is str
-        and server[1].__class__ is str
-        and server[1] != node.name
-    ):
-        return server
-    return None
+    return remote_target(node, server)
 
 
 def _remote_call(me: Any, target: Any, server: Any, request: Any, timeout: float | None) -> Any:

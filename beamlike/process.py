@@ -364,7 +364,7 @@ def monitor(target: Dest) -> Ref:
     me = current_process()
     node = me.node
     shown: Any
-    remote = _remote_target(node, target)
+    remote = remote_target(node, target)
     if remote is not None:
         ref = node.make_ref()
         if node.dist is None:  # another node, not reachable
@@ -405,7 +405,7 @@ def monitor(target: Dest) -> Ref:
     return signals.add_monitor(me, proc, shown)
 
 
-def _remote_target(node: Node, target: Any) -> Any:
+def remote_target(node: Node, target: Any) -> Any:
     """The target as a pid or (name, node) of another node, or None if local."""
     if target.__class__ is Pid:
         return target if target.node != node.name else None

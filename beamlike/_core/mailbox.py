@@ -66,6 +66,26 @@ def check_timeout(timeout: Any, what: str = "timeout") -> float | None:
     return float(timeout)
 
 
+def _defer_deadline(proc: Any, node: Any, timeout: float) -> None:
+    """Give the current wait of ``proc`` a deadline, armed only if the event loop runs
+    while it waits (``Node.defer``): a call answered within one round of direct
+    hand-offs never touches the timer wheel."""
+    proc.timed_out = False
+    proc.timer = _monotonic() + timeout
+    node.defer(proc)
+
+
+def _end_wait(proc: Any, node: Any) -> None:
+    """Drop the deadline of the wait that ends, armed or not."""
+    entry = proc.timer
+    if entry is not None:
+        if entry.__class__ is not float and entry.active:
+            node.timers.discard(entry)
+        proc.timer = None
+    if proc.state is WAITING:
+        proc.state = RUNNING
+
+
 def _timer_fired(proc: Any) -> None:
     proc.timer = None
     proc.timed_out = True
@@ -208,10 +228,7 @@ def _receive(
                 if not deferred:
                     if timeout == 0:
                         break
-                    # Armed only if the event loop runs while we wait (Node.defer).
-                    proc.timed_out = False
-                    proc.timer = _monotonic() + timeout
-                    node.defer(proc)
+                    _defer_deadline(proc, node, timeout)
                     deferred = True
                 elif proc.timed_out:
                     break
@@ -220,13 +237,7 @@ def _receive(
             if proc.pending_exit is not None:
                 raise_pending_exit(proc)
     finally:
-        entry = proc.timer
-        if entry is not None:
-            if entry.__class__ is not float and entry.active:
-                node.timers.discard(entry)
-            proc.timer = None
-        if proc.state is WAITING:
-            proc.state = RUNNING
+        _end_wait(proc, node)
     if default is not MISSING:
         return default
     raise ReceiveTimeout(
@@ -308,12 +319,7 @@ def wait_reply(proc: Any, start: int, ref: Any, timeout: float | None) -> tuple[
                 if not deferred:
                     if timeout == 0:
                         break
-                    # The deadline is armed only if the event loop runs while we wait
-                    # (Node.defer): a call answered within one round of direct
-                    # hand-offs never touches the timer wheel.
-                    proc.timed_out = False
-                    proc.timer = _monotonic() + timeout
-                    node.defer(proc)
+                    _defer_deadline(proc, node, timeout)
                     deferred = True
                 elif proc.timed_out:
                     break
@@ -322,13 +328,7 @@ def wait_reply(proc: Any, start: int, ref: Any, timeout: float | None) -> tuple[
             if proc.pending_exit is not None:
                 raise_pending_exit(proc)
     finally:
-        entry = proc.timer
-        if entry is not None:
-            if entry.__class__ is not float and entry.active:
-                node.timers.discard(entry)
-            proc.timer = None
-        if proc.state is WAITING:
-            proc.state = RUNNING
+        _end_wait(proc, node)
     raise ReceiveTimeout(f"no reply for {ref!r} within {timeout} s in {proc.pid!r}")
 
 
