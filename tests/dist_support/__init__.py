@@ -1,0 +1,1 @@
+"""Functions that peer nodes run by name in tests/test_dist_nodes.py."""
