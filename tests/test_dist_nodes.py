@@ -42,7 +42,7 @@ from beamlike import (
 from beamlike import node as bnode
 from beamlike.dist import DistError, Peer, codec, start_peer
 from beamlike.dist import spawn as remote_spawn
-from beamlike.dist.connection import INITIATOR, RESPONDER, UP, encode_batch, pack_body
+from beamlike.dist.connection import INITIATOR, RESPONDER, UP, Conn, encode_batch, pack_body
 from beamlike.dist.epmd import lookup
 from beamlike.dist.net import DistNode, read_cookie
 from beamlike.gen_server import CallError
@@ -470,6 +470,36 @@ def test_simultaneous_connects_between_two_peers(alpha: Node, peers: Any) -> Non
         assert {s[2] for s in sessions} == {INITIATOR, RESPONDER}
         remote_spawn(one.name, "beamlike.node:disconnect", two.name)
         receive(timeout=0.2, default=None)
+
+
+def test_closing_a_connection_stops_its_socket_monitor_first(alpha: Node) -> None:
+    """libzmq's I/O thread sends monitor events with a blocking send: closing our end of
+    a monitor while its DEALER still lives (it lingers to flush a BYE, and reconnects)
+    would block that thread, and with it every socket of the process."""
+    calls: list[str] = []
+
+    class Spy:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def disable_monitor(self) -> None:
+            calls.append(f"{self.name}.disable_monitor")
+
+        def send_multipart(self, frame: list[bytes], flags: int = 0) -> None:
+            calls.append(f"{self.name}.send {frame[0]!r}")
+
+        def close(self, linger: int | None = None) -> None:
+            calls.append(f"{self.name}.close linger={linger}")
+
+    conn = Conn("spy@127.0.0.1", INITIATOR, time.monotonic())
+    conn.dealer, conn.monitor_socket = Spy("dealer"), Spy("monitor")
+    dist_of(alpha).close_sockets(conn, [b"BYE", b"sid"])
+    assert calls == [
+        "dealer.disable_monitor",
+        "dealer.send b'BYE'",
+        "dealer.close linger=500",
+        "monitor.close linger=0",
+    ]
 
 
 def test_malformed_frames_tear_down_only_that_peer(

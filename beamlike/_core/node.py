@@ -62,11 +62,21 @@ class Node:
             reports it as blocking the event loop; ``None`` turns the watchdog off.
     """
 
-    def __init__(self, name: str = "nonode@nohost", *, block_threshold: float | None = 0.5) -> None:
+    def __init__(
+        self,
+        name: str = "nonode@nohost",
+        *,
+        block_threshold: float | None = 0.5,
+        creation: int | None = None,
+    ) -> None:
         if not isinstance(name, str) or "@" not in name:
             raise BeamlikeError(f"node name must be a str of the form 'name@host'; got {name!r}")
+        if creation is not None and (creation.__class__ is not int or creation <= 0):
+            raise BeamlikeError(f"creation must be a positive int or None; got {creation!r}")
         self.name = name
-        self.creation = next(_creations)
+        # Tells this incarnation's pids from an earlier one's: distributed nodes pass a
+        # random value, as a restarted OS process would otherwise reuse the counter's.
+        self.creation = creation if creation is not None else next(_creations)
         self.hub = gevent.get_hub()
         self.loop = self.hub.loop
         self.procs: dict[int, Any] = {}
@@ -305,6 +315,9 @@ class Node:
         if self.stopped:
             return
         self.stopped = True
+        dist = self.dist
+        if dist is not None and hasattr(dist, "shutdown"):
+            dist.shutdown()  # other nodes first: then links here fire in a known order
         for proc in list(self.adopted.values()):
             # Records of foreign greenlets (the main program) end first and quietly:
             # the exits below must not reach the caller through links.

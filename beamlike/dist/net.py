@@ -1126,8 +1126,11 @@ def start_node(
     """
     full = full_name(name)
     secret = read_cookie(cookie)
-    node = Node(full, block_threshold=options.pop("block_threshold", 0.5))
-    node.creation = new_creation()  # tells this incarnation from earlier ones
+    node = Node(
+        full,
+        block_threshold=options.pop("block_threshold", 0.5),
+        creation=new_creation(),  # tells this incarnation from earlier ones
+    )
     try:
         DistNode(
             node,
