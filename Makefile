@@ -13,7 +13,7 @@ LINT_PATHS := $(wildcard beamlike elixirchain tests examples bench)
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv test demo bench bench-1m lint format typecheck check-all clean distclean
+.PHONY: help venv test demo bench bench-1m bench-dist lint format typecheck check-all clean distclean
 
 help:
 	@echo "make demo       run examples/processes_demo.py"
@@ -21,6 +21,7 @@ help:
 	@echo "make venv       create .venv and install the package with its dev extras"
 	@echo "make bench      run the benchmarks (bench/run.py)"
 	@echo "make bench-1m   spawn a million processes (bench/million.py)"
+	@echo "make bench-dist two nodes as OS processes: round trip, throughput, 2-node speed-up"
 	@echo "make lint       ruff check and ruff format --check"
 	@echo "make format     ruff format and ruff check --fix"
 	@echo "make typecheck  mypy beamlike elixirchain"
@@ -51,6 +52,9 @@ bench: $(STAMP)
 
 bench-1m: $(STAMP)
 	$(PYTHON) bench/million.py
+
+bench-dist: $(STAMP)
+	$(PYTHON) bench/dist.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)

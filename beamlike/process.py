@@ -57,6 +57,7 @@ __all__ = [
     "receive",
     "register",
     "registered",
+    "resolve_function",
     "run",
     "self_pid",
     "send",
@@ -83,7 +84,10 @@ Dest = Pid | str | tuple[str, str] | ViaName
 # -- spawning ------------------------------------------------------------------------
 
 
-def _resolve_function(fn: Any) -> Callable[..., Any]:
+def resolve_function(fn: Any) -> Callable[..., Any]:
+    """``fn`` itself if callable, or the function a ``"package.module:function"`` string
+    names (imported; any import failure becomes ``BadArgument``). Blocks while importing.
+    """
     if isinstance(fn, str):
         module_name, sep, attr = fn.partition(":")
         if not sep or not module_name or not attr:
@@ -92,7 +96,7 @@ def _resolve_function(fn: Any) -> Callable[..., Any]:
             )
         try:
             target: Any = importlib.import_module(module_name)
-        except ImportError as exc:
+        except Exception as exc:  # names may come from other nodes: any failure is theirs
             raise BadArgument(f"cannot import module {module_name!r} for {fn!r}: {exc}") from None
         for part in attr.split("."):
             try:
@@ -115,7 +119,7 @@ def spawn(fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Pid:
 
     Never blocks: the new process runs when the caller next blocks.
     """
-    fn = _resolve_function(fn)
+    fn = resolve_function(fn)
     g = getcurrent()
     node = g.node if g.__class__ is Worker else default_node()
     return node.spawn(fn, args, kwargs)[0]
@@ -126,7 +130,7 @@ def spawn_link(fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Pid:
 
     Never blocks.
     """
-    fn = _resolve_function(fn)
+    fn = resolve_function(fn)
     me = current_process()
     return me.node.spawn(fn, args, kwargs, link=me)[0]
 
@@ -136,7 +140,7 @@ def spawn_monitor(fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> tu
 
     Never blocks.
     """
-    fn = _resolve_function(fn)
+    fn = resolve_function(fn)
     me = current_process()
     pid, ref = me.node.spawn(fn, args, kwargs, monitor=me)
     assert ref is not None
@@ -159,7 +163,7 @@ def spawn_opt(
     before the process runs. A taken ``name`` raises ``AlreadyRegisteredError`` and
     starts nothing. Never blocks.
     """
-    fn = _resolve_function(fn)
+    fn = resolve_function(fn)
     if not isinstance(args, (tuple, list)):
         raise BadArgumentType(f"spawn_opt args must be a tuple or list; got {args!r}")
     if kwargs is not None and not isinstance(kwargs, dict):
@@ -195,7 +199,7 @@ def run(fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Any:
     Blocks until that process exits. Re-raises the exception it crashed with; raises
     ``ProcessExit(reason)`` if it exited with another non-normal reason.
     """
-    fn = _resolve_function(fn)
+    fn = resolve_function(fn)
     box: list[Any] = []
 
     def main() -> None:

@@ -69,12 +69,12 @@ from beamlike.dynamic_supervisor import DynamicSupervisor
 from beamlike.errors import BadArgument, BadArgumentType, BeamlikeError, ProcessExit
 from beamlike.messages import ANY, Down, Exit
 from beamlike.process import (
-    _resolve_function,
     demonitor,
     exit,
     link,
     monitor,
     receive,
+    resolve_function,
     self_pid,
     send,
     spawn,
@@ -227,7 +227,7 @@ def async_(fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Task:
     ``await_``, ``yield_`` or ``shutdown``. A crash of the task reaches the caller
     through the link (it dies with the same reason unless it traps exits). Never blocks.
     """
-    fn = _resolve_function(fn)
+    fn = resolve_function(fn)
     me = current_process()
     slot = _Slot(me.pid)
 
@@ -572,7 +572,7 @@ def async_stream(
     Creating the iterator never blocks; each ``next()`` blocks until a result is there.
     Iterate it from one process only.
     """
-    func = _resolve_function(fn)
+    func = resolve_function(fn)
     return _stream(
         items,
         func,
@@ -786,7 +786,7 @@ def _start_plain(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Any) -> 
 
 
 def _supervised(sup: Any, fn: Any, args: tuple[Any, ...], kwargs: Any, linked: bool) -> Task:
-    fn = _resolve_function(fn)
+    fn = resolve_function(fn)
     me = current_process()
     spec: dict[str, Any] = {
         "id": "task",
@@ -914,7 +914,7 @@ class TaskSupervisor:
         """
         spec: dict[str, Any] = {
             "id": "task",
-            "start": (_start_plain, (_resolve_function(fn), args, kwargs), {}),
+            "start": (_start_plain, (resolve_function(fn), args, kwargs), {}),
             "restart": restart,
             "shutdown": shutdown,
         }
@@ -951,7 +951,7 @@ class TaskSupervisor:
     ) -> Iterator[tuple[str, Any]]:
         """``task.async_stream`` with each task started under ``sup``, linked to the
         caller. See ``async_stream`` for the options and when it blocks."""
-        func = _resolve_function(fn)
+        func = resolve_function(fn)
 
         def launch(fn: Callable[[Any], Any], item: Any) -> Task:
             return _supervised(sup, fn, (item,), {}, True)
@@ -982,7 +982,7 @@ class TaskSupervisor:
     ) -> Iterator[tuple[str, Any]]:
         """As ``TaskSupervisor.async_stream``, the tasks not linked to the caller: a
         crash is yielded as ``("exit", reason)`` and never takes the caller down."""
-        func = _resolve_function(fn)
+        func = resolve_function(fn)
 
         def launch(fn: Callable[[Any], Any], item: Any) -> Task:
             return _supervised(sup, fn, (item,), {}, False)

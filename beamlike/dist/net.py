@@ -105,6 +105,7 @@ from beamlike.dist.connection import (
 )
 from beamlike.errors import BadArgument, BadArgumentType, BeamlikeError
 from beamlike.messages import NodeDown, NodeUp
+from beamlike.process import resolve_function as _resolve
 from beamlike.timer import sleep
 
 if TYPE_CHECKING:
@@ -231,21 +232,9 @@ def resolve_function(name: str) -> Callable[..., Any]:
 
     Raises ``BadArgument`` when it cannot be found.
     """
-    module_name, _, attr = name.partition(":")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except Exception as exc:
-        raise BadArgument(f"cannot import module {module_name!r} for {name!r}: {exc}") from None
-    for part in attr.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise BadArgument(
-                f"{module_name!r} has no attribute {attr!r} (from {name!r})"
-            ) from None
-    if not callable(target):
-        raise BadArgument(f"{name!r} is not callable")
-    return target  # type: ignore[no-any-return]
+    if not isinstance(name, str) or ":" not in name:
+        raise BadArgument(f"expected a 'package.module:function' name; got {name!r}")
+    return _resolve(name)
 
 
 # -- the distributed node --------------------------------------------------------------------
