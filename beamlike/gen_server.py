@@ -725,6 +725,17 @@ def call(server: Any, request: Any, timeout: float | None = DEFAULT_TIMEOUT) -> 
     remote = _remote_server(node, server)
     if remote is not None:
         return _remote_call(me, remote, server, request, timeout)
+    return _local_call(me, server, request, timeout, Call)
+
+
+def _local_call(
+    me: Any, server: Any, request: Any, timeout: float | None, message: type[Call | System]
+) -> Any:
+    """A call (``Call``) or system request (``System``) to a server of this node.
+
+    Blocks; see ``call``.
+    """
+    node = me.node
     pid = server if server.__class__ is Pid else whereis(server)
     if pid is None:
         raise CallError("noproc", server, request)
@@ -737,7 +748,7 @@ def call(server: Any, request: Any, timeout: float | None = DEFAULT_TIMEOUT) -> 
     position = len(mailbox) if mailbox else 0
     ref = add_monitor(me, target, pid)
     node.aliases[ref] = me
-    deliver(target, Call(From(me.pid, ref), request))
+    deliver(target, message(From(me.pid, ref), request))
     try:
         kind, value = wait_reply(me, position, ref, timeout)
     except ReceiveTimeout:
@@ -751,7 +762,7 @@ def call(server: Any, request: Any, timeout: float | None = DEFAULT_TIMEOUT) -> 
         raise
     if kind is DOWN:
         node.aliases.pop(ref, None)
-        raise CallError("noproc" if value == "noproc" else value, server, request)
+        raise CallError(value, server, request)
     del node.aliases[ref]
     if not remove_monitor(me, ref):  # it fired: the server died after replying
         flush_down(me, position, ref)
@@ -835,34 +846,11 @@ def cast(server: Any, request: Any) -> None:
 def system_call(
     server: Any, request: tuple[Any, ...], timeout: float | None = DEFAULT_TIMEOUT
 ) -> Any:
-    """Send a system request to ``server`` and wait for the answer. Blocks."""
-    me = current_process()
-    pid = whereis(server)
-    if pid is None:
-        raise CallError("noproc", server, request)
-    if pid == me.pid:
-        raise CallError("calling_self", server, request)
-    target = me.node.lookup(pid)
-    if target is None:
-        raise CallError("noproc", server, request)
-    node = me.node
-    position = mark(me)
-    ref = add_monitor(me, target, pid)
-    node.aliases[ref] = me
-    deliver(target, System(From(me.pid, ref), request))
-    try:
-        kind, value = wait_reply(me, position, ref, timeout)
-    except ReceiveTimeout:
-        del node.aliases[ref]
-        remove_monitor(me, ref)
-        flush_down(me, position, ref)
-        raise CallTimeout("timeout", server, request) from None
-    node.aliases.pop(ref, None)
-    if kind is DOWN:
-        raise CallError(value, server, request)
-    remove_monitor(me, ref)
-    flush_down(me, position, ref)
-    return value
+    """Send a system request to ``server`` (of this node) and wait for the answer.
+
+    Blocks; raises as ``call`` does.
+    """
+    return _local_call(current_process(), server, request, timeout, System)
 
 
 def stop(server: Any, reason: Any = "normal", timeout: float | None = None) -> None:

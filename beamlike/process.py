@@ -585,31 +585,21 @@ def process_info(pid: Pid) -> ProcessInfo | None:
     memory = sys.getsizeof(proc) + int(getattr(proc, "_stack_saved", 0) or 0)
     if proc.mailbox is not None:
         memory += sys.getsizeof(proc.mailbox) + sum(sys.getsizeof(m) for m in mailbox)
-    node = proc.node
-    return (
-        ProcessInfo(
-            pid=proc.pid,
-            status=status,
-            message_queue_len=len(mailbox),
-            messages=mailbox,
-            links=frozenset(proc.links or ()),
-            monitors=frozenset(proc.monitors.values()) if proc.monitors else frozenset(),
-            monitored_by=frozenset(w for w, _ in proc.monitored_by.values())
-            if proc.monitored_by
-            else frozenset(),
-            trap_exit=proc.trap_exit,
-            registered_name=proc.name,
-            memory=memory,
-            initial_call=initial_call(proc),
-        )
-        if node is not None
-        else None
+    return ProcessInfo(
+        pid=proc.pid,
+        status=status,
+        message_queue_len=len(mailbox),
+        messages=mailbox,
+        links=frozenset(proc.links or ()),
+        monitors=frozenset(proc.monitors.values()) if proc.monitors else frozenset(),
+        monitored_by=frozenset(w for w, _ in proc.monitored_by.values())
+        if proc.monitored_by
+        else frozenset(),
+        trap_exit=proc.trap_exit,
+        registered_name=proc.name,
+        memory=memory,
+        initial_call=initial_call(proc),
     )
-
-
-def _describe(fn: Any) -> str:
-    module = getattr(fn, "__module__", None) or "?"
-    return f"{module}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
 def processes() -> list[Pid]:

@@ -315,9 +315,8 @@ class Node:
         if self.stopped:
             return
         self.stopped = True
-        dist = self.dist
-        if dist is not None and hasattr(dist, "shutdown"):
-            dist.shutdown()  # other nodes first: then links here fire in a known order
+        if self.dist is not None:
+            self.dist.shutdown()  # other nodes first: then links here fire in a known order
         for proc in list(self.adopted.values()):
             # Records of foreign greenlets (the main program) end first and quietly:
             # the exits below must not reach the caller through links.

@@ -81,6 +81,9 @@ class Distribution(Protocol):
     def down(self, watcher: Pid, ref: Ref, shown: Any, reason: Any) -> None:
         """A local process monitored by the remote ``watcher`` exited."""
 
+    def shutdown(self) -> None:
+        """Disconnect every node and stop listening (the node is stopping)."""
+
     def reply(self, caller: Pid, tag: Ref, value: Any) -> None:
         """Answer a call made by ``caller`` of another node (delivered only while the
         caller still waits: its node drops late replies)."""
