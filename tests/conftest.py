@@ -4,6 +4,11 @@ from gevent import monkey
 
 monkey.patch_all()
 
+import os  # noqa: E402
+
+# No test may reach a real LLM vendor: providers refuse every non-loopback host.
+os.environ["ELIXIRCHAIN_FORBID_NETWORK"] = "1"
+
 import pytest  # noqa: E402
 
 import beamlike  # noqa: E402

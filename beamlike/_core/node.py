@@ -101,6 +101,9 @@ class Node:
         self.remote_index: dict[str, set[Pid]] = {}
         # Running GenServers (pid -> loop state), for code upgrades and sys.
         self.gen_servers: dict[Pid, Any] = {}
+        # Per-node state of libraries built on beamlike (as OTP's application env):
+        # keyed by the library's dotted name, e.g. "elixirchain.app". Gone with the node.
+        self.extensions: dict[str, Any] = {}
         self.stopped = False
         self._ids = itertools.count(1)
         self._ensure_hub_started()
