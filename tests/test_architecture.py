@@ -61,6 +61,7 @@ LAYERS: dict[str, int] = {
     "beamlike/timer.py": 1,
     "beamlike/registry.py": 1,
     "beamlike/ets.py": 1,
+    "beamlike/offload.py": 1,
     # L2: synchronous start, crash reports
     "beamlike/proc_lib.py": 2,
     # L3: generic server
