@@ -1,5 +1,5 @@
 # Developer entry points. Everything runs inside ./.venv, built from pyproject.toml.
-#   make demo    run the processes demo
+#   make demo    run the agents demo (offline local provider unless an API key is set)
 #   make test    run the test suite (extra pytest arguments: make test PYTEST_ARGS='-k link')
 
 PY ?= python3
@@ -13,10 +13,11 @@ LINT_PATHS := $(wildcard beamlike elixirchain tests examples bench)
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv test demo bench bench-1m bench-dist lint format typecheck check-all clean distclean
+.PHONY: help venv test demo demo-processes bench bench-1m bench-dist lint format typecheck check-all clean distclean
 
 help:
-	@echo "make demo       run examples/processes_demo.py"
+	@echo "make demo       run examples/agents_demo.py (1,000 agents, a crash, a stream, a tool)"
+	@echo "make demo-processes  run examples/processes_demo.py (the runtime on its own)"
 	@echo "make test       run the test suite (PYTEST_ARGS='...' to pass arguments)"
 	@echo "make venv       create .venv and install the package with its dev extras"
 	@echo "make bench      run the benchmarks (bench/run.py)"
@@ -45,6 +46,9 @@ test: $(STAMP)
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP)
+	$(PYTHON) examples/agents_demo.py
+
+demo-processes: $(STAMP)
 	$(PYTHON) examples/processes_demo.py
 
 bench: $(STAMP)

@@ -43,12 +43,17 @@ from beamlike.errors import BeamlikeError, DeadlockError, NoProcError
 __all__ = ["Node", "current_node", "default_node", "reset_default", "set_default"]
 
 _raw_switch = greenlet.switch
+_monotonic = time.monotonic
 
 log = logging.getLogger("beamlike.node")
 
 # Process-to-process hand-offs (direct ones included) the hub's drain callback allows
 # before it lets the event loop run its other callbacks, timers and I/O again.
 DRAIN_BUDGET = 2000
+# ... and at most about this long (checked every DRAIN_CHECK_EVERY dispatches), as
+# gevent's switch interval: a timer due now fires within a few milliseconds.
+DRAIN_SECONDS = 0.005
+DRAIN_CHECK_EVERY = 4
 
 _creations = itertools.count(1)
 
@@ -85,6 +90,7 @@ class Node:
         self.drain_scheduled = False
         self.budget = SWITCH_BUDGET
         self.timers = Timers(self.loop)
+        self.resume_timer = self.loop.timer(0.0)  # resumes a drain that spent its budget
         # Waits whose timeout is not armed yet (Node.defer): armed when the hub next
         # gets control, that is only if the event loop runs while they wait.
         self.deferred: list[Any] = []
@@ -104,6 +110,8 @@ class Node:
         # Per-node state of libraries built on beamlike (as OTP's application env):
         # keyed by the library's dotted name, e.g. "elixirchain.app". Gone with the node.
         self.extensions: dict[str, Any] = {}
+        # Called by stop() once the processes are gone (see on_stop), in order.
+        self.stop_hooks: list[Callable[[], None]] = []
         self.stopped = False
         self._ids = itertools.count(1)
         self._ensure_hub_started()
@@ -168,16 +176,29 @@ class Node:
     def _drain(self) -> None:
         # Runs in the hub greenlet. Each switch returns here when a process hands
         # control back to the hub (its run queue was empty, or its budget spent).
+        # Two bounds keep timers and I/O served while processes stay runnable: a count
+        # of hand-offs, and time (processes that do much work per dispatch would
+        # otherwise hold the loop for DRAIN_BUDGET times their work).
         runq = self.runq
         rounds = DRAIN_BUDGET
+        checks = 0
+        until = _monotonic() + DRAIN_SECONDS
         while runq:
             if rounds <= 0:
-                self.loop.run_callback(self._drain)  # let the loop poll I/O first
+                # Resume from a zero-delay timer, not a loop callback: gevent runs
+                # callbacks added by callbacks in the same pass (checking the time only
+                # every 50), so I/O and timers would wait; timers run after the poll.
+                self.resume_timer.start(self._drain)
                 return
             self.budget = SWITCH_BUDGET
             dispatch(self, runq.popleft())
             # Count the direct hand-offs made since, not just this dispatch.
             rounds -= 1 + SWITCH_BUDGET - self.budget
+            checks += 1
+            if checks >= DRAIN_CHECK_EVERY:
+                checks = 0
+                if _monotonic() >= until:
+                    rounds = 0
         self.drain_scheduled = False
 
     def deadlock(self, proc: Any) -> DeadlockError:
@@ -293,6 +314,15 @@ class Node:
             raise NoProcError(f"{pid!r} is not alive")
         self.exit_hooks.setdefault(pid, []).append(hook)
 
+    def on_stop(self, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` when this node stops, after its processes have exited.
+
+        For per-node library state that holds OS resources (thread or process pools).
+        Hooks run in the order added, in the caller of ``stop``; one that raises is
+        logged and the others still run. Never blocks.
+        """
+        self.stop_hooks.append(hook)
+
     def terminate(self, proc: Any, reason: Any) -> None:
         """Record that ``proc`` exited with ``reason``: release its name, fire its links
         and monitors, drop its mailbox. Never blocks."""
@@ -335,7 +365,14 @@ class Node:
             gevent.sleep(0.001 if self.runq or self.drain_scheduled else 0.005)
         for proc in list(self.adopted.values()):  # adopted again while stopping
             self._forget(proc)
+        hooks, self.stop_hooks = self.stop_hooks, []
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("%r: stop hook %r failed", self, hook)
         self.timers.close()
+        self.resume_timer.close()
         self.timer_refs.clear()
         self.deferred = []
         pool, self.pool = self.pool, []
