@@ -28,7 +28,6 @@ from typing import Any
 import beamlike
 from beamlike import ChildSpec, DynamicSupervisor, GenServer, Ok, Registry, Supervisor, ets
 from beamlike import node as beamlike_node
-
 from elixirchain import providers
 from elixirchain.agent.config import AgentConfig
 from elixirchain.agent.turn import TurnRuntime
@@ -221,7 +220,9 @@ def _retry(value: Any) -> RetryPolicy:
         return value
     if isinstance(value, Mapping):
         return RetryPolicy(**value)
-    raise ConfigError(f"retry must be a resilience.RetryPolicy or a dict of its fields, got {value!r}")
+    raise ConfigError(
+        f"retry must be a resilience.RetryPolicy or a dict of its fields, got {value!r}"
+    )
 
 
 # starting and stopping --------------------------------------------------------------

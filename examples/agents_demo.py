@@ -36,7 +36,9 @@ def timed(label, fn):
 def many_agents():
     handles, _ = timed(
         f"start {AGENTS} agents",
-        lambda: [ec.start_agent(name=f"agent-{i}", system_prompt="Be brief.") for i in range(AGENTS)],
+        lambda: [
+            ec.start_agent(name=f"agent-{i}", system_prompt="Be brief.") for i in range(AGENTS)
+        ],
     )
 
     def ask(handle):
@@ -61,7 +63,9 @@ def kill_mid_turn():
         beamlike.exit(ec.whereis_agent(agent), "kill")
 
     beamlike.spawn(killer)
-    answer, _ = timed("chat while the agent is killed mid-turn", lambda: ec.chat(agent, "Still there?"))
+    answer, _ = timed(
+        "chat while the agent is killed mid-turn", lambda: ec.chat(agent, "Still there?")
+    )
     new = ec.whereis_agent(agent)
     print(f"  agent pid {old} was killed, restarted as {new}")
     print(f"  answer after restart: {answer!r}")
@@ -84,7 +88,9 @@ def streaming():
 
 def calculator():
     agent = ec.start_agent(name="mathematician", tools=["calculator"])
-    answer, _ = timed("calculator tool: 'What is 17 * 23?'", lambda: ec.chat(agent, "What is 17 * 23?"))
+    answer, _ = timed(
+        "calculator tool: 'What is 17 * 23?'", lambda: ec.chat(agent, "What is 17 * 23?")
+    )
     print(f"  answer: {answer!r}")
     return answer == "17 * 23 = 391."
 
@@ -98,14 +104,18 @@ def gemini():
         for i in range(3)
     ]
     for handle in handles:
-        answer, _ = timed(f"{handle.name}: 'What is 12 * 12?'", lambda h=handle: ec.chat(h, "What is 12 * 12?"))
+        answer, _ = timed(
+            f"{handle.name}: 'What is 12 * 12?'", lambda h=handle: ec.chat(h, "What is 12 * 12?")
+        )
         print(f"  {answer!r}")
     return True
 
 
 def main():
-    print(f"elixirchain {ec.__version__} demo; provider: "
-          f"{ec.agent_info(ec.start_agent(name='probe'))['provider']}")
+    print(
+        f"elixirchain {ec.__version__} demo; provider: "
+        f"{ec.agent_info(ec.start_agent(name='probe'))['provider']}"
+    )
     results = {}
     print("\n1. many agents")
     results["many agents"] = many_agents() == AGENTS

@@ -8,7 +8,7 @@ import beamlike
 import elixirchain as ec
 from beamlike import ANY, receive, self_pid, send
 from elixirchain import app as application
-from elixirchain.messages import Message, Response, ToolCall
+from elixirchain.messages import Message, ToolCall
 from elixirchain.providers import FunctionProvider, ScriptedProvider
 
 
@@ -40,8 +40,13 @@ def test_start_agent_with_keywords_returns_a_handle_named_after_the_agent():
 
 def test_start_agent_accepts_the_readme_dict_of_options():
     agent = ec.start_agent(
-        {"name": "research_assistant", "system_prompt": "You research.", "tools": ["calculator"],
-         "llm_provider": "local", "memory_type": "conversation"}
+        {
+            "name": "research_assistant",
+            "system_prompt": "You research.",
+            "tools": ["calculator"],
+            "llm_provider": "local",
+            "memory_type": "conversation",
+        }
     )
     assert ec.agent_info(agent)["tools"] == ["calculator"]
     assert ec.agent_info(agent)["provider"] == "local"
@@ -63,7 +68,9 @@ def test_a_duplicate_name_is_refused_and_the_first_agent_keeps_running():
 
 
 def test_an_unknown_memory_type_is_refused():
-    with pytest.raises(ec.ConfigError, match="memory_type must be one of conversation, got 'vector'"):
+    with pytest.raises(
+        ec.ConfigError, match="memory_type must be one of conversation, got 'vector'"
+    ):
         ec.start_agent(name="m", memory_type="vector")
 
 
@@ -96,8 +103,10 @@ def test_the_conversation_is_remembered_between_turns():
 
 def test_parallel_tool_calls_run_and_their_results_go_back_to_the_model():
     provider = ScriptedProvider(
-        [calls(("calculator", {"expression": "2+2"}), ("calculator", {"expression": "3*3"})),
-         lambda request: f"results: {[r.content for r in request.messages[-1].tool_results]}"]
+        [
+            calls(("calculator", {"expression": "2+2"}), ("calculator", {"expression": "3*3"})),
+            lambda request: f"results: {[r.content for r in request.messages[-1].tool_results]}",
+        ]
     )
     agent = ec.start_agent(name="p", llm_provider=provider, tools=["calculator"])
     assert ec.chat(agent, "go") == "results: [4, 9]"
@@ -105,8 +114,10 @@ def test_parallel_tool_calls_run_and_their_results_go_back_to_the_model():
 
 def test_an_unknown_tool_goes_back_to_the_model_as_an_error_result():
     provider = ScriptedProvider(
-        [calls(("nope", {})),
-         lambda request: "error seen" if request.messages[-1].tool_results[0].is_error else "?"]
+        [
+            calls(("nope", {})),
+            lambda request: "error seen" if request.messages[-1].tool_results[0].is_error else "?",
+        ]
     )
     agent = ec.start_agent(name="u", llm_provider=provider, tools=["calculator"])
     assert ec.chat(agent, "go") == "error seen"
@@ -125,8 +136,11 @@ def test_a_provider_error_fails_the_turn_with_the_error_as_cause_and_the_agent_l
 
 
 def test_a_turn_stops_after_max_steps_without_a_final_answer():
-    provider = FunctionProvider(lambda request: Message.assistant(
-        "", [ToolCall(f"c{len(request.messages)}", "calculator", {"expression": "1"})]))
+    provider = FunctionProvider(
+        lambda request: Message.assistant(
+            "", [ToolCall(f"c{len(request.messages)}", "calculator", {"expression": "1"})]
+        )
+    )
     agent = ec.start_agent(name="loop", llm_provider=provider, tools=["calculator"], max_steps=3)
     with pytest.raises(ec.TurnFailed, match="stopped after 3 provider calls"):
         ec.chat(agent, "go")
@@ -167,8 +181,11 @@ def test_chat_stream_yields_chunks_that_make_up_the_answer():
 
 def test_chat_stream_yields_text_written_before_and_after_a_tool_call():
     provider = ScriptedProvider(
-        [Message.assistant("Let me compute. ", calls(("calculator", {"expression": "6*7"}))),
-         "It is 42."], chunk_size=4
+        [
+            Message.assistant("Let me compute. ", calls(("calculator", {"expression": "6*7"}))),
+            "It is 42.",
+        ],
+        chunk_size=4,
     )
     agent = ec.start_agent(name="st2", llm_provider=provider, tools=["calculator"])
     assert "".join(ec.chat_stream(agent, "go")) == "Let me compute. It is 42."
@@ -240,9 +257,12 @@ def test_killing_the_agent_mid_turn_resumes_the_turn_without_rerunning_completed
         return "slow done"
 
     provider = ScriptedProvider(
-        [calls(("fast", {}), ("slow", {})),
-         lambda request: "answers: " + ", ".join(
-             r.content for r in request.messages[-1].tool_results)]
+        [
+            calls(("fast", {}), ("slow", {})),
+            lambda request: (
+                "answers: " + ", ".join(r.content for r in request.messages[-1].tool_results)
+            ),
+        ]
     )
     agent = ec.start_agent(name="resume", llm_provider=provider, tools=[fast, slow])
 
@@ -368,7 +388,8 @@ def wait_until(predicate, timeout: float = 5.0) -> None:
 def test_telemetry_reports_turns_and_restarts():
     me = self_pid()
     ec.telemetry.attach(
-        "t", [("elixirchain", "agent", "turn", "stop"), ("elixirchain", "agent", "restart")],
+        "t",
+        [("elixirchain", "agent", "turn", "stop"), ("elixirchain", "agent", "restart")],
         lambda event, measurements, metadata: send(me, (event, dict(metadata))),
     )
     agent = ec.start_agent(name="tele")

@@ -21,8 +21,7 @@ KILL_EVERY = 0.010
 
 def test_agents_killed_at_random_under_load_lose_no_committed_turn():
     handles = [
-        ec.start_agent(name=f"chaos-{i}", provider_options={"delay": 0.005})
-        for i in range(AGENTS)
+        ec.start_agent(name=f"chaos-{i}", provider_options={"delay": 0.005}) for i in range(AGENTS)
     ]
     ok: dict[str, list[str]] = {h.name: [] for h in handles}
     errors: Counter[str] = Counter()
@@ -70,7 +69,9 @@ def test_agents_killed_at_random_under_load_lose_no_committed_turn():
 
     # every agent answers afterwards
     after = beamlike.task.async_stream(
-        handles, lambda h: ec.chat(h, "after the storm", timeout=30), max_concurrency=AGENTS,
+        handles,
+        lambda h: ec.chat(h, "after the storm", timeout=30),
+        max_concurrency=AGENTS,
         timeout=60,
     )
     assert all(status == "ok" for status, _ in after)

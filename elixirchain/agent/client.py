@@ -22,7 +22,6 @@ from typing import Any
 import beamlike
 from beamlike import Registry, dynamic_supervisor, gen_server, make_ref, receive, self_pid
 from beamlike.gen_server import CallError, CallTimeout
-
 from elixirchain import app as application
 from elixirchain.agent.config import AgentConfig
 from elixirchain.agent.server import Agent
@@ -32,7 +31,6 @@ from elixirchain.errors import (
     AgentNotFound,
     ChatTimeout,
     ConfigError,
-    ElixirChainError,
     TurnFailed,
 )
 from elixirchain.messages import Attachment
@@ -192,9 +190,7 @@ def _unwrap(result: Any) -> Any:
 
 def _check_message(message: Any) -> str:
     if not isinstance(message, str):
-        raise ConfigError(
-            f"the message must be a str, got {type(message).__name__}: {message!r}"
-        )
+        raise ConfigError(f"the message must be a str, got {type(message).__name__}: {message!r}")
     return message
 
 
@@ -224,7 +220,9 @@ def chat(
     crashes = 0
     while True:
         try:
-            return _finished(gen_server.call(_via(name), ("chat", request), timeout=_left(deadline)))
+            return _finished(
+                gen_server.call(_via(name), ("chat", request), timeout=_left(deadline))
+            )
         except CallTimeout:
             gen_server.cast(_via(name), ("cancel", turn_id))
             raise ChatTimeout(
@@ -325,5 +323,3 @@ def _flush(ref: Any) -> None:
         is not None
     ):
         pass
-
-

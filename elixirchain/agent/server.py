@@ -43,7 +43,6 @@ from beamlike import (
     spawn_link,
 )
 from beamlike.gen_server import From
-
 from elixirchain import telemetry
 from elixirchain.agent.turn import TurnRequest, TurnRuntime, finish, run_turn
 from elixirchain.errors import Overloaded, ToolNotFound, TurnFailed
@@ -68,8 +67,7 @@ class AgentState:
 
     def __repr__(self) -> str:
         return (
-            f"<AgentState {self.name!r} busy={self.current is not None} "
-            f"queued={len(self.queue)}>"
+            f"<AgentState {self.name!r} busy={self.current is not None} queued={len(self.queue)}>"
         )
 
 
@@ -184,7 +182,9 @@ class Agent(GenServer):
         for turn in list(state.queue):
             if turn.turn_id == turn_id:
                 state.queue.remove(turn)
-                finish(turn, ("error", TurnFailed(f"the turn on agent {state.name!r} was cancelled")))
+                finish(
+                    turn, ("error", TurnFailed(f"the turn on agent {state.name!r} was cancelled"))
+                )
 
     # tools and info -----------------------------------------------------------------
 

@@ -28,7 +28,6 @@ from typing import Any
 
 from beamlike import gen_server, send
 from beamlike.gen_server import From
-
 from elixirchain import telemetry
 from elixirchain.errors import ElixirChainError, TurnFailed
 from elixirchain.messages import (
