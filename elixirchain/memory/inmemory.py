@@ -19,7 +19,10 @@ empty tables. Nothing is written to disk and nothing is shared between nodes: us
 
 Layout, in the owner's two named tables:
 
-- ``"<owner>.turns"`` (set): ``(conversation_id, ((turn_id, (json, ...)), ...))``;
+- ``"<owner>.turns"`` (set): ``(conversation_id, ((turn_id, (Message, ...)), ...))``
+  (the immutable Message objects themselves: loading decodes nothing), and one marker
+  per committed turn, ``((conversation_id, turn_id), (Message, ...))``: ``insert_new``
+  on it decides which of concurrent commits wins, and ``committed_turn`` is one lookup;
 - ``"<owner>.journal"`` (duplicate_bag, in append order): ``(conversation_id, turn_id,
   json)``.
 
@@ -33,11 +36,19 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from beamlike import ANY, ChildSpec, GenServer, Ok, Pid, Reply, ets, gen_server, whereis
 from beamlike.gen_server import AlreadyStartedError, CallError, From
-from elixirchain.memory.base import MemoryBackend, MemoryBackendError, decode_message
+from elixirchain.memory.base import (
+    MemoryBackend,
+    MemoryBackendError,
+    check_id,
+    check_messages,
+    decode_message,
+    encode_message,
+)
 from elixirchain.messages import Message
 
 __all__ = [
@@ -51,7 +62,7 @@ __all__ = [
 
 DEFAULT_OWNER = "elixirchain.memory"
 
-_Turns = tuple[tuple[str, tuple[str, ...]], ...]
+_Turns = tuple[tuple[str, tuple[Message, ...]], ...]
 
 
 def _table_names(owner: str) -> tuple[str, str]:
@@ -182,35 +193,56 @@ class InMemoryBackend(MemoryBackend):
     def _load(self, conversation_id: str, limit: int | None) -> list[Message]:
         turns = self._conversation(conversation_id)
         if limit is None:
-            return [decode_message(body) for _, bodies in turns for body in bodies]
-        picked: list[str] = []
-        for _, bodies in reversed(turns):
+            return [message for _, messages in turns for message in messages]
+        picked: list[Message] = []
+        for _, messages in reversed(turns):
             if len(picked) >= limit:
                 break
-            picked.extend(reversed(bodies))
+            picked.extend(reversed(messages))
         del picked[limit:]
-        return [decode_message(body) for body in reversed(picked)]
+        picked.reverse()
+        return picked
+
+    def commit_turn(self, conversation_id: str, turn_id: str, messages: Sequence[Message]) -> bool:
+        """As ``MemoryBackend.commit_turn``. Messages are immutable, so this backend keeps
+        the objects themselves (checked to be JSON-storable like every backend's), and
+        ``load`` decodes nothing. Blocks until committed (never, here)."""
+        self._check_open()
+        checked = check_messages(messages)
+        for message in checked:
+            encode_message(message)  # the same refusal of non-JSON values as elsewhere
+        return self._commit_messages(
+            check_id("conversation_id", conversation_id), check_id("turn_id", turn_id), checked
+        )
 
     def _commit_turn(
         self, conversation_id: str, turn_id: str, messages: list[tuple[str, str]]
     ) -> bool:
-        # From the lookup to the insert nothing yields: no other process runs in between.
-        bodies = tuple(body for _, body in messages)
+        return self._commit_messages(
+            conversation_id, turn_id, tuple(decode_message(body) for _, body in messages)
+        )
+
+    def _commit_messages(
+        self, conversation_id: str, turn_id: str, bodies: tuple[Message, ...]
+    ) -> bool:
+        # From the marker to the insert nothing yields: no other process runs in between.
         turns = self._conversation(conversation_id)
-        committed = any(done == turn_id for done, _ in turns)
         try:
-            if not committed:
+            fresh = ets.insert_new(self._turns, ((conversation_id, turn_id), bodies))
+            if fresh:
                 ets.insert(self._turns, (conversation_id, (*turns, (turn_id, bodies))))
-            ets.select_delete(self._journal_table, (conversation_id, turn_id, ANY))
+            if ets.member(self._journal_table, conversation_id):
+                ets.select_delete(self._journal_table, (conversation_id, turn_id, ANY))
         except ets.NoTableError as exc:
             raise self._lost(exc) from exc
-        return not committed
+        return fresh
 
     def _committed_turn(self, conversation_id: str, turn_id: str) -> list[Message] | None:
-        for done, bodies in self._conversation(conversation_id):
-            if done == turn_id:
-                return [decode_message(body) for body in bodies]
-        return None
+        try:
+            found = ets.lookup(self._turns, (conversation_id, turn_id))
+        except ets.NoTableError as exc:
+            raise self._lost(exc) from exc
+        return list(found[0][1]) if found else None
 
     def _journal_append(self, conversation_id: str, turn_id: str, body: str) -> None:
         try:
@@ -237,15 +269,17 @@ class InMemoryBackend(MemoryBackend):
     def _clear(self, conversation_id: str) -> None:
         try:
             ets.delete(self._turns, conversation_id)
+            ets.select_delete(self._turns, ((conversation_id, ANY), ANY))
             ets.delete(self._journal_table, conversation_id)
         except ets.NoTableError as exc:
             raise self._lost(exc) from exc
 
     def _conversations(self) -> list[str]:
         try:
-            return [conversation_id for conversation_id, _ in ets.tab2list(self._turns)]
+            rows = ets.tab2list(self._turns)
         except ets.NoTableError as exc:
             raise self._lost(exc) from exc
+        return [key for key, _ in rows if isinstance(key, str)]  # not the turn markers
 
     def _close(self) -> None:
         """Nothing to release: the tables belong to the owner and stay with it."""
