@@ -78,7 +78,7 @@ class AgentConfig:
 
     @classmethod
     def option_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
+        return list(_OPTIONS)
 
     @classmethod
     def from_options(
@@ -97,10 +97,9 @@ class AgentConfig:
             )
         merged = {str(k): v for k, v in (config or {}).items()}
         merged.update(options)
-        valid = cls.option_names()
-        unknown = [k for k in merged if k not in valid]
+        unknown = [k for k in merged if k not in _OPTIONS]
         if unknown:
-            raise unknown_option("start_agent", unknown, valid)
+            raise unknown_option("start_agent", unknown, _OPTIONS)
         if "name" not in merged:
             raise ConfigError("start_agent needs a name= (a unique string naming the agent)")
         tools = merged.get("tools", ())
@@ -155,3 +154,6 @@ class AgentConfig:
     def conversation(self) -> str:
         """The memory key of this agent's conversation."""
         return self.conversation_id or self.name
+
+
+_OPTIONS = frozenset(f.name for f in fields(AgentConfig))
