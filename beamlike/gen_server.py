@@ -739,6 +739,8 @@ def _local_call(
     pid = server if server.__class__ is Pid else whereis(server)
     if pid is None:
         raise CallError("noproc", server, request)
+    if message is Call and pid.node != node.name and node.dist is not None:
+        return _remote_call(me, pid, server, request, timeout)  # a via name, elsewhere
     target = pid._proc or node.lookup(pid)
     if target is None:
         raise CallError("noproc", server, request)

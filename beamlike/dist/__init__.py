@@ -10,6 +10,9 @@ function                                               what it does
 ``beamlike.node.monitor_nodes()``                      ``NodeUp``/``NodeDown`` of every node
 ``spawn(node, "pkg.mod:fn", *args, link=, monitor=)``  start a process on another node
 ``start_peer(name, ...)``, ``cluster(n, ...)``         start nodes as child OS processes
+``rpc.call(node, fn, *args)``, ``rpc.multicall``       run a function on other nodes (erpc)
+``global_.register_name(name, pid)``, ``whereis_name``  cluster-wide names (OTP's global)
+``pg.join(group, pids)``, ``pg.get_members(group)``    process groups (OTP's pg)
 =====================================================  =====================================
 
 Sending, linking, monitoring and calling work on pids and ``(name, node)`` of other
@@ -21,11 +24,26 @@ from __future__ import annotations
 from typing import Any
 
 from beamlike._core.node import current_node
+from beamlike.dist import global_, pg, rpc
 from beamlike.dist.net import DistError, DistNode, full_name
 from beamlike.dist.peer import Peer, cluster, start_peer
+from beamlike.dist.rpc import RpcError, RpcException, RpcTimeout
 from beamlike.process import spawn_opt
 
-__all__ = ["DistError", "DistNode", "Peer", "cluster", "spawn", "start_peer"]
+__all__ = [
+    "DistError",
+    "DistNode",
+    "Peer",
+    "RpcError",
+    "RpcException",
+    "RpcTimeout",
+    "cluster",
+    "global_",
+    "pg",
+    "rpc",
+    "spawn",
+    "start_peer",
+]
 
 
 def spawn(node: str, fn: Any, *args: Any, link: bool = False, monitor: bool = False) -> Any:

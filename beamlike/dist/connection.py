@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 import zmq.green as zmq
+from zmq.utils import z85
 
 from beamlike._core.ids import Pid, Ref
 from beamlike._core.mailbox import receive_matching
@@ -67,6 +68,8 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Conn",
     "HandshakeError",
+    "curve_failure",
+    "curve_keypair",
     "session_id",
     "handshake_mac",
 ]
@@ -74,6 +77,9 @@ __all__ = [
 log = logging.getLogger("beamlike.dist")
 
 PROTOCOL_VERSION = 1
+# libzmq's ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH: the peer speaks another security
+# mechanism (plaintext NULL against CURVE), the value of a HANDSHAKE_FAILED_PROTOCOL event.
+ZMTP_MECHANISM_MISMATCH = 0x11000002
 NONCE_SIZE = 32
 SID_SIZE = 16
 MAC_SIZE = 32
@@ -153,6 +159,26 @@ def handshake_mac(
         field(v) for v in (name_a, creation_a, name_b, creation_b, nonce_a, nonce_b)
     )
     return hmac.new(cookie, message, hashlib.sha256).digest()
+
+
+def curve_keypair(cookie: bytes, name: str) -> tuple[bytes, bytes]:
+    """The CurveZMQ keypair of the node ``name`` in the cluster of ``cookie``: ``(public,
+    secret)``, Z85-encoded. Derived (HMAC-SHA256 keyed by the cookie), so any node that
+    has the cookie knows every node's public key from its name, and only such a node can
+    hold its secret key. Never blocks."""
+    secret = hmac.new(cookie, b"beamlike-curve-v1\0" + field(name), hashlib.sha256).digest()
+    secret_z85 = z85.encode(secret)
+    return zmq.curve_public(secret_z85), secret_z85
+
+
+def curve_failure(value: int) -> str:
+    """Why a CurveZMQ handshake failed, from the value of a ``HANDSHAKE_FAILED_*`` socket
+    monitor event. Never blocks."""
+    if value == ZMTP_MECHANISM_MISMATCH:
+        return "it does not encrypt (this node was started with encrypt=True)"
+    # A connecting side often sees only the connection closed (the other side gave up
+    # first): it cannot tell a plaintext peer from one with another cookie.
+    return "the CurveZMQ handshake failed (it does not encrypt, or has another cookie)"
 
 
 def session_id(nonce_a: bytes, nonce_b: bytes) -> bytes:
@@ -256,6 +282,7 @@ class Conn:
         self.waiters: list[tuple[Any, Ref]] = []  # connect() callers
         self.busy: list[tuple[Any, Ref]] = []  # senders blocked by the busy limit
         self.spawns: dict[Ref, tuple[Any, bool, Ref | None]] = {}  # remote spawns waiting
+        self.abandoned_spawns: dict[Ref, Pid] = {}  # timed out: kill what they spawn
 
     def __repr__(self) -> str:
         return f"<Conn {self.peer} {self.state} {self.role}>"
@@ -419,7 +446,7 @@ def monitor_main(dist: DistNode, conn: Conn, dealer: Any, monitor_socket: Any) -
             continue
         if len(frames) < 2 or len(frames[0]) < 6:
             continue
-        event, _value = _EVENT.unpack(frames[0][:6])
+        event, value = _EVENT.unpack(frames[0][:6])
         if event == zmq.EVENT_DISCONNECTED:
             dist.drain_router()  # apply what the peer sent before it went
             if conn.dealer is dealer and conn.state is not DOWN:
@@ -432,7 +459,13 @@ def monitor_main(dist: DistNode, conn: Conn, dealer: Any, monitor_socket: Any) -
                 quiet=True,
             )
         elif event in _HANDSHAKE_FAILURES:
-            dist.teardown(conn, "connection_closed", "the ZMTP handshake failed")
+            if dist.encrypt:
+                why = curve_failure(value)
+                log.warning("refused connection to %s: %s", conn.peer, why)
+                reason = "connection_setup_failed" if conn.state is SETUP else "connection_closed"
+                dist.teardown(conn, reason, why, quiet=True)
+            else:
+                dist.teardown(conn, "connection_closed", "the ZMTP handshake failed")
 
 
 _HANDSHAKE_FAILURES = frozenset(

@@ -31,13 +31,13 @@ suspends senders at the dist buffer busy limit.
 from __future__ import annotations
 
 import hmac
-import importlib
 import itertools
 import logging
 import os
 import secrets
 import socket
 import string
+import struct
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -69,6 +69,7 @@ from beamlike.dist.connection import (
     CHALLENGE,
     DOWN,
     HELLO,
+    HUB_TURN,
     INITIATOR,
     MAX_BATCH_BYTES,
     NONCE_SIZE,
@@ -91,6 +92,8 @@ from beamlike.dist.connection import (
     UP,
     Conn,
     HandshakeError,
+    curve_failure,
+    curve_keypair,
     handshake_mac,
     monitor_main,
     new_nonce,
@@ -99,7 +102,6 @@ from beamlike.dist.connection import (
     unpack_body,
     unpack_seq,
     wait_not_busy,
-    HUB_TURN,
     writer_main,
     yield_to_runnable,
 )
@@ -129,6 +131,7 @@ DEFAULT_HOST = "127.0.0.1"
 MAX_FRAME = 64 << 20  # bytes of one frame part a node accepts
 FAREWELL_LINGER_MS = 500  # how long a closed DEALER may still flush its BYE/REFUSED
 
+_HANDSHAKE_EVENTS = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 _CONNECTED = "beamlike.dist:connected"
 _SPAWNED = "beamlike.dist:spawned"
 _monitor_ids = itertools.count(1)
@@ -258,6 +261,8 @@ class DistNode:
         busy_limit: bytes queued for one peer beyond which a sending process blocks.
         max_frame: largest frame part accepted from a peer, in bytes.
         setup_timeout: seconds a handshake may take.
+        encrypt: encrypt every connection with CurveZMQ and refuse peers that do not
+            (each node's keypair is derived from the cookie and its name).
     """
 
     def __init__(
@@ -273,7 +278,12 @@ class DistNode:
         busy_limit: int = 1 << 20,
         max_frame: int = MAX_FRAME,
         setup_timeout: float = 7.0,
+        encrypt: bool = False,
     ) -> None:
+        if encrypt.__class__ is not bool:
+            raise BadArgument(f"encrypt must be a bool; got {encrypt!r}")
+        if encrypt and not zmq.has("curve"):
+            raise DistError("encrypt=True needs a libzmq built with CURVE (libsodium)")
         if not isinstance(net_ticktime, (int, float)) or not net_ticktime > 0:
             raise BadArgument(f"net_ticktime must be a number of seconds > 0; got {net_ticktime!r}")
         for what, value in (("hwm", hwm), ("busy_limit", busy_limit), ("max_frame", max_frame)):
@@ -310,6 +320,11 @@ class DistNode:
         self.closed = False
         self.draining = False
         self.tick = codec.encode((OP_TICK,))
+        self.encrypt = encrypt
+        self.curve_public, self.curve_secret = (
+            curve_keypair(cookie, node.name) if encrypt else (b"", b"")
+        )
+        self.router_monitor: Any = None
         host = node.name.partition("@")[2]
         self.ctx: Any = zmq.Context.instance()
         self.router = router = self.ctx.socket(zmq.ROUTER)
@@ -317,6 +332,13 @@ class DistNode:
         router.setsockopt(zmq.RCVHWM, hwm)
         router.setsockopt(zmq.ROUTER_HANDOVER, 1)
         router.setsockopt(zmq.MAXMSGSIZE, max_frame)
+        if encrypt:
+            router.setsockopt(zmq.CURVE_SERVER, 1)
+            router.setsockopt(zmq.CURVE_SECRETKEY, self.curve_secret)
+            self.router_monitor = router.get_monitor_socket(
+                _HANDSHAKE_EVENTS,
+                addr=f"inproc://beamlike-dist-router-{os.getpid()}-{next(_monitor_ids)}",
+            )
         try:
             interface = bind if bind is not None else _interface(host)
             router.bind(f"tcp://{_bracket(interface)}:{port if port else '*'}")
@@ -325,11 +347,13 @@ class DistNode:
             self.endpoint = f"tcp://{_bracket(host)}:{self.port}"
             self.resolver.register(node.name, self.port, node.creation)
         except BaseException:
-            router.close(linger=0)
+            self._close_router()
             raise
         node.dist = self
         self.reader = self._spawn(self._reader_main)
         self.ticker = self._spawn(self._ticker_main)
+        if self.router_monitor is not None:
+            self._spawn(self._router_monitor_main, self.router_monitor)
 
     def __repr__(self) -> str:
         return f"<DistNode {self.name} {self.endpoint} peers={sorted(self.conns)}>"
@@ -370,6 +394,31 @@ class DistNode:
                         hub_turn = time.monotonic()
         finally:
             self.shutdown()
+
+    def _router_monitor_main(self, monitor_socket: Any) -> None:
+        """Log the connections the ROUTER refused in the CurveZMQ handshake (a plaintext
+        node, or another cookie): they never get as far as a frame. Blocks."""
+        while True:
+            try:
+                frames = monitor_socket.recv_multipart()
+            except zmq.ZMQError:
+                return  # closed: the node stops
+            if len(frames) < 2 or len(frames[0]) < 6:
+                continue
+            event, value = struct.unpack("=hi", frames[0][:6])
+            if event & _HANDSHAKE_EVENTS:
+                where = frames[1].decode("utf-8", "replace")
+                log.warning("refused a connection on %s: %s", where, curve_failure(value))
+
+    def _close_router(self) -> None:
+        """Close the ROUTER, its monitor first (see ``close_sockets``). Never blocks."""
+        if self.router_monitor is not None:
+            try:
+                self.router.disable_monitor()
+            except zmq.ZMQError:
+                pass
+            self.router_monitor.close(linger=0)
+        self.router.close(linger=0)
 
     def _ticker_main(self) -> None:
         period = self.net_ticktime / 8
@@ -414,6 +463,7 @@ class DistNode:
         dealer.setsockopt(zmq.LINGER, 0)
         dealer.setsockopt(zmq.SNDHWM, self.hwm)
         dealer.setsockopt(zmq.RCVHWM, self.hwm)
+        self._secure(dealer, conn.peer)
         events = zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
         for name in ("EVENT_HANDSHAKE_FAILED_NO_DETAIL", "EVENT_HANDSHAKE_FAILED_PROTOCOL"):
             events |= getattr(zmq, name, 0)
@@ -425,6 +475,13 @@ class DistNode:
         conn.monitor_socket = monitor_socket
         conn.endpoint = endpoint
         self._spawn(monitor_main, self, conn, dealer, monitor_socket)
+
+    def _secure(self, dealer: Any, peer: str) -> None:
+        """Make ``dealer`` a CurveZMQ client of ``peer``, when this node encrypts."""
+        if self.encrypt:
+            dealer.setsockopt(zmq.CURVE_SERVERKEY, curve_keypair(self.cookie, peer)[0])
+            dealer.setsockopt(zmq.CURVE_PUBLICKEY, self.curve_public)
+            dealer.setsockopt(zmq.CURVE_SECRETKEY, self.curve_secret)
 
     def send_hello(self, conn: Conn) -> None:
         """Queue the HELLO that starts the handshake as initiator. Never blocks."""
@@ -640,7 +697,7 @@ class DistNode:
             self.resolver.unregister()
         except Exception:
             log.warning("unregistering %s failed", self.name, exc_info=True)
-        self.router.close(linger=0)
+        self._close_router()
         log.info("%s stopped", self.name)
 
     # -- the Distribution protocol (called by the kernel) --------------------------------
@@ -723,11 +780,22 @@ class DistNode:
 
     # -- remote spawn ------------------------------------------------------------------------
 
-    def spawn(self, peer: str, fn: Any, args: tuple[Any, ...], *, link: bool, monitor: bool) -> Any:
+    def spawn(
+        self,
+        peer: str,
+        fn: Any,
+        args: tuple[Any, ...],
+        *,
+        link: bool,
+        monitor: bool,
+        timeout: float | None = None,
+    ) -> Any:
         """Spawn ``fn(*args)`` on ``peer``; the pid, or ``(pid, ref)`` with ``monitor``.
 
-        Blocks until the other node answers. Raises ``DistError`` when it cannot (no
-        connection, or it could not find the function)."""
+        Blocks until the other node answers, at most ``timeout`` seconds (None: until it
+        answers or is lost); a process it spawns after that is killed. Raises
+        ``DistError`` when it cannot (no connection, it could not find the function, or
+        ``"timeout"``)."""
         name = function_name(fn)
         peer = full_name(peer)
         me = current_process()
@@ -740,7 +808,12 @@ class DistNode:
             raise DistError(f"cannot spawn {name} on {peer}: noconnection")
         conn.spawns[req] = (me, link, mref)
         conn.enqueue(data)
-        answer = _wait_for(me, _SPAWNED, req)[2]
+        message = _wait_for(me, _SPAWNED, req, timeout)
+        if message is None:
+            if conn.spawns.pop(req, None) is not None:
+                conn.abandoned_spawns[req] = me.pid
+            raise DistError(f"cannot spawn {name} on {peer}: timeout")
+        answer = message[2]
         if answer[0] != "ok":
             raise DistError(f"cannot spawn {name} on {peer}: {answer[1]}")
         pid = answer[1]
@@ -781,6 +854,9 @@ class DistNode:
             return False
         entry = conn.spawns.pop(req, None)
         if entry is None:
+            caller = conn.abandoned_spawns.pop(req, None)
+            if caller is not None and pid is not None and pid.node == conn.peer:
+                conn.enqueue(_encode_signal((OP_EXIT, caller, pid), "kill"))
             return True
         proc, link, mref = entry
         if pid is None:
@@ -963,7 +1039,7 @@ class DistNode:
                 version,
                 PROTOCOL_VERSION,
             )
-            self._refuse(endpoint, f"protocol version {PROTOCOL_VERSION} expected")
+            self._refuse(endpoint, hname, f"protocol version {PROTOCOL_VERSION} expected")
             return
         if (
             hname != name
@@ -1081,13 +1157,14 @@ class DistNode:
             return
         self.up(conn)
 
-    def _refuse(self, endpoint: str, reason: str) -> None:
+    def _refuse(self, endpoint: str, peer: str, reason: str) -> None:
         """Tell a node this one will not talk to why, on a short-lived socket."""
         if not endpoint.startswith("tcp://"):
             return
         dealer = self.ctx.socket(zmq.DEALER)
         try:
             dealer.setsockopt(zmq.IDENTITY, self.ident)
+            self._secure(dealer, peer)
             dealer.setsockopt(zmq.SNDHWM, 4)
             dealer.connect(endpoint)
             dealer.send_multipart([REFUSED, pack_body([reason])], flags=zmq.NOBLOCK)
@@ -1109,7 +1186,8 @@ def start_node(
     net_ticktime: float = 60.0,
     **options: Any,
 ) -> Node:
-    """Make a fresh distributed node and the default node (``beamlike.node.start``).
+    """Make a fresh distributed node and the default node (``beamlike.node.start``),
+    with its global name server (``global_``) and its default ``pg`` scope.
 
     Blocks until it listens and is registered.
     """
@@ -1133,6 +1211,15 @@ def start_node(
         node.dist = None
         node.stop()
         raise
+    # The services every distributed node runs, as OTP's kernel starts them.
+    from beamlike.dist import global_, pg
+
+    try:
+        global_.start_server(node)
+        pg.start_scope(node, pg.DEFAULT_SCOPE)
+    except BaseException:
+        stop_node(node)
+        raise
     set_default(node)
     return node
 
@@ -1151,8 +1238,9 @@ def stop_node(node: Node) -> None:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _wait_for(me: Any, kind: str, ref: Ref) -> Any:
-    """Block the process ``me`` until ``(kind, ref, value)`` arrives; return it."""
+def _wait_for(me: Any, kind: str, ref: Ref, timeout: float | None = None) -> Any:
+    """Block the process ``me`` until ``(kind, ref, value)`` arrives; return it (None
+    after ``timeout`` seconds)."""
 
     def match(message: Any) -> bool:
         return (
@@ -1162,7 +1250,7 @@ def _wait_for(me: Any, kind: str, ref: Ref) -> Any:
             and message[1] == ref
         )
 
-    return receive_matching(me, match, None, None)
+    return receive_matching(me, match, timeout, None)
 
 
 def _encode_signal(head: tuple[Any, ...], reason: Any) -> bytes:
