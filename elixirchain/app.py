@@ -163,6 +163,12 @@ class App:
     def provider(self, spec: Any, model: str | None, options: Mapping[str, Any]) -> Any:
         """The shared provider instance for ``spec`` with ``model`` and ``options``."""
         if isinstance(spec, providers.Provider):
+            if model is not None or options:
+                raise ConfigError(
+                    "model and provider_options configure a provider given by name; "
+                    f"llm_provider is the instance {spec!r}: configure it directly "
+                    f"(got model={model!r}, provider_options={dict(options)!r})"
+                )
             return spec
         kwargs = dict(options)
         if model is not None:
@@ -285,16 +291,7 @@ def start(
         app.backend(memory)  # a bad memory spec fails here, before anything starts
     agents = ChildSpec(
         id=AGENTS,
-        start=(
-            DynamicSupervisor.start_link,
-            (),
-            {
-                "name": AGENTS,
-                "max_children": max_agents,
-                "max_restarts": max_restarts,
-                "max_seconds": max_seconds,
-            },
-        ),
+        start=(_start_agents, (max_agents, max_restarts, max_seconds), {}),
         type="supervisor",
     )
     children = [
@@ -311,6 +308,16 @@ def start(
         beamlike_node.current().extensions.pop(APP_KEY, None)
         raise
     return app
+
+
+def _start_agents(max_agents: int | None, max_restarts: int, max_seconds: float) -> Any:
+    """Starts the agent supervisor, forgetting the agents of an earlier one: a
+    (re)started DynamicSupervisor has no children, so their rows would name agents
+    that no longer run. Blocks until it runs."""
+    ets.delete_all_objects(AGENT_TABLE)
+    return DynamicSupervisor.start_link(
+        name=AGENTS, max_children=max_agents, max_restarts=max_restarts, max_seconds=max_seconds
+    )
 
 
 def ensure_started() -> App:

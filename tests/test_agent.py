@@ -399,3 +399,72 @@ def test_telemetry_reports_turns_and_restarts():
     beamlike.exit(ec.whereis_agent(agent), "kill")
     _, meta = receive((("elixirchain", "agent", "restart"), ANY), timeout=5)
     assert meta == {"agent": "tele", "starts": 2}
+
+
+def test_a_tool_that_is_killed_becomes_an_error_result_and_the_turn_goes_on():
+    @ec.tool
+    def doomed() -> str:
+        """Kills itself."""
+        beamlike.exit(self_pid(), "kill")
+        return "never"
+
+    provider = ScriptedProvider(
+        [calls(("doomed", {})), lambda request: request.messages[-1].tool_results[0].content]
+    )
+    agent = ec.start_agent(name="doom", llm_provider=provider, tools=[doomed])
+    assert ec.chat(agent, "go") == (
+        "tool 'doomed' exited with reason 'killed' before returning a result"
+    )
+
+
+def test_a_failed_turn_leaves_no_journal_behind():
+    from beamlike import ets
+
+    boom = ec.errors.BadRequest("no", provider="scripted", status=400)
+    provider = ScriptedProvider([calls(("calculator", {"expression": "1+1"})), boom])
+    agent = ec.start_agent(name="tidy", llm_provider=provider, tools=["calculator"])
+    with pytest.raises(ec.TurnFailed):
+        ec.chat(agent, "go")
+    assert len(provider.requests) == 2  # the tool ran and its result was journaled
+    assert application.current_app().backend(None).load("tidy") == []
+    assert [row for row in ets.tab2list("elixirchain.memory.journal") if row[0] == "tidy"] == []
+
+
+def test_a_failed_turn_is_reported_in_the_turn_stop_event():
+    me = self_pid()
+    ec.telemetry.attach(
+        "s",
+        ("elixirchain", "agent", "turn", "stop"),
+        lambda event, measurements, metadata: send(me, ("stop", dict(metadata))),
+    )
+    provider = ScriptedProvider([ec.errors.BadRequest("no", provider="scripted", status=400)])
+    agent = ec.start_agent(name="sad", llm_provider=provider)
+    with pytest.raises(ec.TurnFailed):
+        ec.chat(agent, "go")
+    _, meta = receive(("stop", ANY), timeout=5)
+    assert (meta["status"], meta["error"]) == ("error", "BadRequest")
+
+
+def test_agents_of_a_restarted_agent_supervisor_are_forgotten_and_their_names_free():
+    ec.start_agent(name="gone")
+    beamlike.exit(beamlike.whereis(application.AGENTS), "kill")
+    wait_until(lambda: beamlike.whereis(application.AGENTS) is not None)
+    wait_until(lambda: ec.list_agents() == [])
+    agent = ec.start_agent(name="gone")
+    assert ec.chat(agent, "back") == "(local provider) You said: back"
+
+
+def test_provider_options_with_a_provider_instance_are_refused():
+    with pytest.raises(ec.ConfigError, match="configure it directly"):
+        ec.start_agent(
+            name="x", llm_provider=FunctionProvider(lambda r: "ok"), provider_options={"delya": 5}
+        )
+    assert ec.list_agents() == []
+
+
+def test_beyond_max_agents_start_agent_fails_with_overloaded():
+    ec.start(max_agents=1)
+    ec.start_agent(name="one")
+    with pytest.raises(ec.Overloaded, match="cannot start agent 'two'"):
+        ec.start_agent(name="two")
+    assert [a.name for a in ec.list_agents()] == ["one"]

@@ -21,6 +21,7 @@ from typing import Any
 
 import beamlike
 from beamlike import Registry, dynamic_supervisor, gen_server, make_ref, receive, self_pid
+from beamlike.dynamic_supervisor import MaxChildrenError
 from beamlike.gen_server import CallError, CallTimeout
 from elixirchain import app as application
 from elixirchain.agent.config import AgentConfig
@@ -31,6 +32,7 @@ from elixirchain.errors import (
     AgentNotFound,
     ChatTimeout,
     ConfigError,
+    Overloaded,
     TurnFailed,
 )
 from elixirchain.messages import Attachment
@@ -110,6 +112,12 @@ def start_agent(config: Mapping[str, Any] | None = None, /, **options: Any) -> A
     }
     try:
         dynamic_supervisor.start_child(application.AGENTS, spec)
+    except MaxChildrenError:
+        app.forget_agent(agent.name)
+        raise Overloaded(
+            f"cannot start agent {agent.name!r}: the application runs its maximum of "
+            "agents (elixirchain.start(max_agents=...))"
+        ) from None
     except BaseException:
         app.forget_agent(agent.name)
         raise

@@ -44,7 +44,7 @@ from beamlike import (
 )
 from beamlike.gen_server import From
 from elixirchain import telemetry
-from elixirchain.agent.turn import TurnRequest, TurnRuntime, finish, run_turn
+from elixirchain.agent.turn import TurnRequest, TurnRuntime, finish, forget_turn, run_turn
 from elixirchain.errors import Overloaded, ToolNotFound, TurnFailed
 
 __all__ = ["Agent", "AgentState"]
@@ -165,7 +165,10 @@ class Agent(GenServer):
                 error = TurnFailed(f"the turn on agent {state.name!r} was cancelled")
             else:
                 error = TurnFailed(f"the turn on agent {state.name!r} crashed: {reason!r}")
-            finish(turn, ("error", error))
+            try:
+                forget_turn(state.runtime, turn.turn_id)  # no caller will resume it
+            finally:
+                finish(turn, ("error", error))
         self._next(state)
 
     def _next(self, state: AgentState) -> None:

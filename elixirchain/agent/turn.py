@@ -44,7 +44,7 @@ from elixirchain.messages import (
 from elixirchain.resilience import call_provider, stream_provider
 from elixirchain.tools import ToolContext, run_calls
 
-__all__ = ["CHUNK", "DONE", "TurnRequest", "TurnRuntime", "finish", "run_turn"]
+__all__ = ["CHUNK", "DONE", "TurnRequest", "TurnRuntime", "finish", "forget_turn", "run_turn"]
 
 # Messages to a streaming client: (CHUNK, ref, text) per delta, then (DONE, ref, result).
 CHUNK = "elixirchain.chunk"
@@ -100,18 +100,28 @@ def run_turn(runtime: TurnRuntime, request: TurnRequest) -> None:
     caller as ``TurnFailed``.
     """
     meta = {"agent": runtime.agent, "turn_id": request.turn_id}
-    with telemetry.span(("elixirchain", "agent", "turn"), meta):
+    with telemetry.span(("elixirchain", "agent", "turn"), meta) as span:
         try:
             text = _run(runtime, request)
-        except TurnFailed as error:
+        except ElixirChainError as error:  # a provider failed beyond its retries, ...
+            span.metadata["status"] = "error"
+            span.metadata["error"] = type(error).__name__
+            if not isinstance(error, TurnFailed):
+                failed = TurnFailed(f"the turn on agent {runtime.agent!r} failed: {error}")
+                failed.__cause__ = error
+                error = failed
+            forget_turn(runtime, request.turn_id)
             finish(request, ("error", error))
             return
-        except ElixirChainError as error:  # a provider failed beyond its retries
-            failed = TurnFailed(f"the turn on agent {runtime.agent!r} failed: {error}")
-            failed.__cause__ = error
-            finish(request, ("error", failed))
-            return
+        span.metadata["status"] = "ok"
     finish(request, ("ok", text))
+
+
+def forget_turn(runtime: TurnRuntime, turn_id: str) -> None:
+    """Drops the journal of a turn that will not be resumed (it failed or was
+    cancelled). Blocks while the backend deletes it."""
+    memory = runtime.memory
+    memory.backend.journal_clear(memory.conversation_id, turn_id)
 
 
 def _run(runtime: TurnRuntime, request: TurnRequest) -> str:

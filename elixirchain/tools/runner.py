@@ -36,7 +36,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from beamlike import ANY, Exit, ProcessExit, Ref, offload, receive, task, unlink
+from beamlike import (
+    ANY,
+    Exit,
+    Pid,
+    ProcessExit,
+    Ref,
+    offload,
+    process_flag,
+    receive,
+    self_pid,
+    send,
+    spawn_link,
+    task,
+    unlink,
+)
 from elixirchain.errors import ConfigError, InvalidToolArguments
 from elixirchain.messages import ToolCall, ToolResult
 from elixirchain.tools.base import Tool, ToolContext, ToolTypeError
@@ -82,6 +96,32 @@ def _attempt(tool: Tool, args: dict[str, Any], context: ToolContext) -> tuple[st
         # with that reason once this returns (a killed process cannot resume).
         return ("exited", exc.reason)
     return ("ok", _jsonable(value))
+
+
+def _shielded(caller: Pid, tool: Tool, args: dict[str, Any], context: ToolContext) -> Any:
+    """The body of a tool task: runs the tool in a child linked to it, and turns the
+    child's death (a tool killed with ``"kill"``, from inside or outside) into
+    ``("exited", reason)`` instead of letting it take the caller down through the task's
+    link. The task traps exits for that; when the caller dies, the task exits with the
+    caller's reason, and its link takes the tool down with it."""
+    process_flag("trap_exit", True)
+    me = self_pid()
+    child = spawn_link(_run_child, me, tool, args, context)
+    while True:
+        message = receive((_RESULT, child, ANY), Exit(ANY, ANY))
+        if message.__class__ is tuple:
+            return message[2]
+        if message.pid == child:
+            return ("exited", message.reason)
+        if message.pid == caller:
+            raise ProcessExit(message.reason)
+
+
+_RESULT = "elixirchain.tool_result"
+
+
+def _run_child(shield: Pid, tool: Tool, args: dict[str, Any], context: ToolContext) -> None:
+    send(shield, (_RESULT, self_pid(), _attempt(tool, args, context)))
 
 
 # -- in the caller -------------------------------------------------------------------
@@ -185,7 +225,7 @@ def _prepare(
 def _start(job: _Job, context: ToolContext) -> None:
     """A call (attempt) starts: in a task linked to and monitored by the caller."""
     job.attempts += 1
-    job.task = task.async_(_attempt, job.tool, job.args, context)
+    job.task = task.async_(_shielded, self_pid(), job.tool, job.args, context)
     job.deadline = None if job.timeout is None else time.monotonic() + job.timeout
 
 
