@@ -292,14 +292,10 @@ def chat_stream(
 
 def _stream(name: str, request: TurnRequest, timeout: float | None) -> Iterator[str]:
     deadline = None if timeout is None else monotonic() + timeout
-    pid = whereis_agent(name)
-    if pid is None:
-        raise AgentNotFound(f"no agent named {name!r} is running")
-    watch = beamlike.monitor(pid)
+    watch = _start_stream(name, request, deadline, timeout)
     ref = request.ref
     finished = False
     try:
-        _finished(_call(name, ("stream", request), _left(deadline)))
         while True:
             msg = receive(
                 (CHUNK, ref, beamlike.ANY),
@@ -323,6 +319,40 @@ def _stream(name: str, request: TurnRequest, timeout: float | None) -> Iterator[
         if not finished:
             gen_server.cast(_via(name), ("cancel", request.turn_id))
         _flush(ref)
+
+
+def _start_stream(
+    name: str, request: TurnRequest, deadline: float | None, timeout: float | None
+) -> Any:
+    """Hands the stream request to the agent's current incarnation, monitored; waits for
+    a restart (nothing was streamed yet) if the agent dies first. Returns the monitor.
+    Blocks until the agent accepted the request."""
+    crashes = 0
+    while True:
+        pid = whereis_agent(name)
+        if pid is None:  # not an agent, or between a crash and its restart
+            _await_restart(name, deadline, timeout)
+            continue
+        watch = beamlike.monitor(pid)
+        try:
+            _finished(gen_server.call(pid, ("stream", request), timeout=_left(deadline)))
+            return watch
+        except CallTimeout:
+            beamlike.demonitor(watch, flush=True)
+            raise ChatTimeout(
+                f"agent {name!r} did not accept the stream within {timeout} s"
+            ) from None
+        except CallError as error:
+            beamlike.demonitor(watch, flush=True)
+            crashes += 1
+            if crashes >= MAX_CRASHES_PER_TURN:
+                raise TurnFailed(
+                    f"agent {name!r} exited {crashes} times before the stream began "
+                    f"(last reason: {error.reason!r})"
+                ) from None
+        except BaseException:
+            beamlike.demonitor(watch, flush=True)
+            raise
 
 
 def _flush(ref: Any) -> None:
