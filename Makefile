@@ -13,7 +13,7 @@ LINT_PATHS := $(wildcard beamlike elixirchain tests examples bench)
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv test demo demo-processes bench bench-1m bench-dist lint format typecheck check-all clean distclean
+.PHONY: help venv test demo demo-processes bench bench-1m bench-dist bench-agents lint format typecheck check-all clean distclean
 
 help:
 	@echo "make demo       run examples/agents_demo.py (1,000 agents, a crash, a stream, a tool)"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench      run the benchmarks (bench/run.py)"
 	@echo "make bench-1m   spawn a million processes (bench/million.py)"
 	@echo "make bench-dist two nodes as OS processes: round trip, throughput, 2-node speed-up"
+	@echo "make bench-agents  agents: memory, start cost, turn overhead, 1,000 HTTP chats, chaos (vs Pydantic AI)"
 	@echo "make lint       ruff check and ruff format --check"
 	@echo "make format     ruff format and ruff check --fix"
 	@echo "make typecheck  mypy beamlike elixirchain"
@@ -59,6 +60,11 @@ bench-1m: $(STAMP)
 
 bench-dist: $(STAMP)
 	$(PYTHON) bench/dist.py
+
+# Agents vs Pydantic AI (a bench-only extra, installed on first use).
+bench-agents: $(STAMP)
+	$(PYTHON) -c "import pydantic_ai" 2>/dev/null || $(BIN)/pip install -e '.[bench]'
+	$(PYTHON) bench/agents.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -144,7 +144,7 @@ class App:
         memory = ConversationMemory(backend, config.conversation, window=config.history_window)
         limits = _limits(config.limits) if config.limits is not None else None
         if limits is None:
-            limits = self.limits.get(provider.name)
+            limits = self.limits.get(provider.name) or _NO_LIMITS
         retry = _retry(config.retry) if config.retry is not None else self.retry
         return TurnRuntime(
             agent=config.name,
@@ -211,6 +211,9 @@ class App:
         for backend in self._backends.values():
             backend.close()
         self._backends.clear()
+
+
+_NO_LIMITS = Limits()  # a gate with only its circuit breaker
 
 
 def _limits(value: Any) -> Limits:

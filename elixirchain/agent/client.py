@@ -13,6 +13,7 @@ with ``TurnFailed``.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -54,6 +55,16 @@ __all__ = [
 
 MAX_CRASHES_PER_TURN = 3
 _POLL = 0.002  # seconds between looks for a restarted agent
+
+
+_TURN_PREFIX = uuid.uuid4().hex[:16]  # unique per OS process; a counter within it
+_turn_numbers = itertools.count(1)
+
+
+def _turn_id() -> str:
+    """A turn id unique across processes and restarts (random prefix + counter): the
+    memory backend keys journals and idempotent commits by it. Never blocks."""
+    return f"{_TURN_PREFIX}-{next(_turn_numbers)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +233,7 @@ def chat(
             cancelled, or the agent was stopped or crashed repeatedly.
     """
     name = _name(agent)
-    turn_id = uuid.uuid4().hex
+    turn_id = _turn_id()
     request = TurnRequest(turn_id, _check_message(message), tuple(attachments))
     deadline = None if timeout is None else monotonic() + timeout
     crashes = 0
@@ -285,7 +296,7 @@ def chat_stream(
     ``TurnFailed`` (a half-streamed answer is not resumed).
     """
     name = _name(agent)
-    request = TurnRequest(uuid.uuid4().hex, _check_message(message), stream_to=self_pid())
+    request = TurnRequest(_turn_id(), _check_message(message), stream_to=self_pid())
     request.ref = make_ref()
     return _stream(name, request, timeout)
 

@@ -210,7 +210,8 @@ class InMemoryBackend(MemoryBackend):
         self._check_open()
         checked = check_messages(messages)
         for message in checked:
-            encode_message(message)  # the same refusal of non-JSON values as elsewhere
+            if message.tool_calls or message.tool_results:  # the only non-str contents
+                encode_message(message)  # the same refusal of non-JSON values as elsewhere
         return self._commit_messages(
             check_id("conversation_id", conversation_id), check_id("turn_id", turn_id), checked
         )

@@ -56,6 +56,7 @@ from elixirchain.resilience.retry import retry_delay
 
 __all__ = ["call_provider", "stream_provider"]
 
+_NO_LIMITS = Limits()
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 _CALL = ("elixirchain", "provider", "call")
@@ -137,8 +138,11 @@ class _Attempts:
         self.policy = policy
         self.gate: str | None = None
         if gates is not None and beamlike.whereis(gates) is not None:
-            self.gate = gate_module.gate_for(provider.key, limits or Limits(), gates=gates)
-        self.tokens = provider.estimate_tokens(request) if self.gate is not None else 0
+            self.gate = gate_module.gate_for(provider.key, limits or _NO_LIMITS, gates=gates)
+        # The estimate walks the whole conversation: only when a token limit may apply
+        # (limits None: the gate may have been started by another caller with one).
+        needs_tokens = self.gate is not None and (limits is None or limits.tpm is not None)
+        self.tokens = provider.estimate_tokens(request) if needs_tokens else 0
         self.base = {**metadata, **_describe(provider), "model": request.model}
         self.attempt = 0
 
