@@ -58,8 +58,7 @@ def unknown_option(what: str, given: Iterable[str], valid: Iterable[str]) -> Con
     names = ", ".join(repr(b) for b in bad)
     plural = "s" if len(bad) > 1 else ""
     return ConfigError(
-        f"{what} got unknown option{plural} {names}; valid options are: "
-        + ", ".join(sorted(valid))
+        f"{what} got unknown option{plural} {names}; valid options are: " + ", ".join(sorted(valid))
     )
 
 

@@ -164,9 +164,7 @@ class Message:
         if self.role not in ROLES:
             raise ValueError(f"Message role must be one of {ROLES}, got {self.role!r}")
         if not isinstance(self.content, str):
-            raise TypeError(
-                f"Message content must be a str, got {type(self.content).__name__}"
-            )
+            raise TypeError(f"Message content must be a str, got {type(self.content).__name__}")
 
     @classmethod
     def user(cls, text: str, attachments: Iterable[Attachment] = ()) -> Message:

@@ -116,9 +116,7 @@ class Provider(ABC):
 
         Raises ``ProviderError`` when the provider offers no embeddings.
         """
-        raise ProviderError(
-            f"provider {self.name!r} does not offer embeddings", provider=self.name
-        )
+        raise ProviderError(f"provider {self.name!r} does not offer embeddings", provider=self.name)
 
     def estimate_tokens(self, request: Request) -> int:
         """A cheap upper estimate of the request's tokens (4 characters per token plus
