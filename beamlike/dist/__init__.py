@@ -25,7 +25,9 @@ from typing import Any
 
 from beamlike._core.node import current_node
 from beamlike.dist import global_, pg, rpc
-from beamlike.dist.net import DistError, DistNode, full_name
+from beamlike.dist.errors import DistError
+from beamlike.dist.names import full_name
+from beamlike.dist.net import DistNode
 from beamlike.dist.peer import Peer, cluster, start_peer
 from beamlike.dist.rpc import RpcError, RpcException, RpcTimeout
 from beamlike.process import spawn_opt

@@ -1,4 +1,4 @@
-"""One connection to another node: the handshake, the frames, and its two processes.
+"""One connection to another node: its state, its queue, and its two processes.
 
 The essay
 ---------
@@ -7,57 +7,64 @@ A connection between nodes A and B is two ZeroMQ pipes, one per direction: A's D
 DEALER connected to A's ROUTER everything B sends to A. So each side sends on a socket
 of its own and watches it with a socket monitor: when the TCP connection under it breaks
 (the peer was killed, its host vanished) the monitor reports ``EVENT_DISCONNECTED`` at
-once and the connection is torn down.
+once and the connection is torn down. The handshake and the frames are ``wire``'s.
 
-The handshake never sends the cookie (Erlang's challenge/response, with HMAC-SHA256)::
+Every operation for the peer is encoded by the process that makes it (so a term that
+cannot travel fails at the call site, and the queue is counted in bytes) and leaves in
+the order made, in one of two ways:
 
-    A -> B  HELLO(version, name_a, creation_a, endpoint_a, nonce_a)
-    B -> A  CHALLENGE(name_b, creation_b, nonce_b, mac_b, abandoned)   B connects to endpoint_a
-    A -> B  ACK(mac_a)
-    mac_x = HMAC-SHA256(cookie, role_x + name_a + creation_a + name_b + creation_b
-                                + nonce_a + nonce_b)          role_b = b"B", role_a = b"A"
+- *at once*, in a frame of its own sent by the process that made it, when the connection
+  is idle: UP, nothing queued, the writer waiting for work, and no frame sent in the
+  last ``BATCH_WINDOW``. A lone message (a call, a reply, a ping) thus pays no hand-over
+  to another process;
+- *through the queue* otherwise: the op is queued and the connection's *writer* process,
+  when it runs (the sender's next block at the latest), sends every op queued by then,
+  several per frame (up to ``MAX_BATCH_OPS`` / ``MAX_BATCH_BYTES``). Under load one frame
+  carries hundreds of ops: this batching is what makes throughput high.
 
-(each field in a canonical byte encoding, ``field``). A checks ``mac_b`` before it sends
-anything else, B checks ``mac_a``; a side that finds a bad one says ``REFUSED`` and
-closes. Both then derive the session id from the two nonces. After the handshake, frames
-are ``[session_id, seq, batch]``: ``seq`` counts from 1 in each direction and must
-arrive exactly in order, and ``batch`` is ``codec.encode_batch`` of the encoded
-operations (each op is encoded by the process that makes it, so a term that cannot
-travel fails at the call site, and the queue is counted in bytes). ``BYE`` closes a
-session on purpose.
-
-Per connection, two processes of the node run: the *writer*, which owns the DEALER and
-sends the handshake frames, then every queued operation, several per frame when several
-wait (this batching is what makes throughput high under load); and the *monitor
-reader*, which reads the socket monitor. The writer blocks (yields) when the DEALER is
-at its high-water mark and never drops: that, and a sender that blocks when too many
-bytes wait for the writer (``DistNode.busy_limit``), is the backpressure.
+Both ways hold the order: an op goes at once only when nothing is queued or being sent,
+and sequence numbers are taken as frames leave. The writer also sends the handshake
+frames (before any op) and is the only one that waits: when the DEALER is at its
+high-water mark (a slow or frozen peer) the op is queued, and the writer blocks until
+there is room. It never drops; that, and a sender that blocks when more than
+``DistNode.busy_limit`` bytes wait in the queue, is the backpressure. The second process,
+the *monitor reader*, reads the DEALER's socket monitor.
 
 Prior art: Erlang's distribution protocol (``erts/doc/src/erl_dist_protocol.xml``,
 ``lib/kernel/src/dist_util.erl``): the handshake's challenge/response, the creation that
-tells incarnations apart, ticks, and the dist buffer busy limit that suspends senders.
+tells incarnations apart, ticks, and the dist buffer busy limit that suspends senders;
+Netty's and Akka's "write and flush when idle" for the first way.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import os
 import struct
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-import msgpack
 import zmq.green as zmq
-from zmq.utils import z85
 
 from beamlike._core.ids import Pid, Ref
 from beamlike._core.mailbox import receive_matching
 from beamlike._core.process import WAITING, block, wake
 from beamlike._core.signals import deliver, raise_pending_exit
-from beamlike.errors import BeamlikeError, ProcessExit
+from beamlike.dist.sockets import Readiness, send_message
+from beamlike.dist.wire import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_OPS,
+    PROTOCOL_VERSION,
+    HandshakeError,
+    curve_failure,
+    curve_keypair,
+    encode_batch,
+    handshake_mac,
+    pack_body,
+    pack_seq,
+    session_id,
+)
+from beamlike.errors import ProcessExit
 from beamlike.process import receive
 from beamlike.timer import sleep
 
@@ -65,46 +72,27 @@ if TYPE_CHECKING:
     from beamlike.dist.net import DistNode
 
 __all__ = [
+    "DOWN",
+    "INITIATOR",
     "PROTOCOL_VERSION",
+    "RESPONDER",
+    "SETUP",
+    "UP",
     "Conn",
     "HandshakeError",
     "curve_failure",
     "curve_keypair",
-    "session_id",
+    "encode_batch",
     "handshake_mac",
+    "monitor_main",
+    "pack_body",
+    "session_id",
+    "wait_not_busy",
+    "writer_main",
+    "yield_to_runnable",
 ]
 
 log = logging.getLogger("beamlike.dist")
-
-PROTOCOL_VERSION = 1
-# libzmq's ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH: the peer speaks another security
-# mechanism (plaintext NULL against CURVE), the value of a HANDSHAKE_FAILED_PROTOCOL event.
-ZMTP_MECHANISM_MISMATCH = 0x11000002
-NONCE_SIZE = 32
-SID_SIZE = 16
-MAC_SIZE = 32
-MAX_HANDSHAKE = 4096  # bytes of one handshake frame body
-
-# Control frames (two parts after the routing id): tag, body.
-HELLO = b"HELLO"
-CHALLENGE = b"CHALLENGE"
-ACK = b"ACK"
-REFUSED = b"REFUSED"
-BYE = b"BYE"
-
-# Operation codes (the first item of every encoded op).
-OP_SEND = 1  # (OP_SEND, sender, dest pid or name, message)
-OP_REPLY = 2  # (OP_REPLY, tag, value)
-OP_LINK = 3  # (OP_LINK, from, to)
-OP_UNLINK = 4  # (OP_UNLINK, from, to)
-OP_EXIT = 5  # (OP_EXIT, from, to, reason)
-OP_LINK_EXIT = 6  # (OP_LINK_EXIT, dead, to, reason)
-OP_MONITOR = 7  # (OP_MONITOR, watcher, target pid or name, ref)
-OP_DEMONITOR = 8  # (OP_DEMONITOR, watcher, target pid or name, ref)
-OP_DOWN = 9  # (OP_DOWN, watcher, ref, shown, reason)
-OP_SPAWN_REQUEST = 10  # (OP_SPAWN_REQUEST, req, caller, "mod:fn", args, link, monitor ref)
-OP_SPAWN_REPLY = 11  # (OP_SPAWN_REPLY, req, pid or None, error text or None)
-OP_TICK = 12  # (OP_TICK,)
 
 # Connection states and roles.
 SETUP = "setup"
@@ -113,133 +101,19 @@ DOWN = "down"
 INITIATOR = "initiator"
 RESPONDER = "responder"
 
-# The writer puts at most this many ops / bytes in one frame.
-MAX_BATCH_OPS = 4096
-MAX_BATCH_BYTES = 1 << 20
-
 # A reader or writer busy with a stream of frames lets the event loop (I/O, timers) run
 # at least this often; in between it hands over to runnable processes directly.
 HUB_TURN = 0.02
 
-_SEQ = struct.Struct(">Q")
+# An op for an idle connection leaves at once, from the process that made it, unless the
+# previous frame left less than this long ago: then it waits for the writer, which sends
+# every op queued by the time it runs in one frame. So a lone message pays no hand-off
+# to the writer, and a stream of them is batched.
+BATCH_WINDOW = 20e-6
+
 _EVENT = struct.Struct("=hi")
 
 _WAKE = "beamlike.dist:wake"
-
-
-class HandshakeError(BeamlikeError):
-    """A handshake frame that is malformed or does not fit the connection's state."""
-
-
-# -- the handshake's bytes -----------------------------------------------------------------
-
-
-def field(value: str | int | bytes) -> bytes:
-    """The canonical bytes of one handshake field, for the MAC. Never blocks."""
-    if isinstance(value, str):
-        data = value.encode("utf-8")
-        return b"s" + struct.pack(">I", len(data)) + data
-    if isinstance(value, int):
-        return b"i" + struct.pack(">Q", value)
-    return b"b" + struct.pack(">I", len(value)) + value
-
-
-def handshake_mac(
-    cookie: bytes,
-    role: bytes,
-    name_a: str,
-    creation_a: int,
-    name_b: str,
-    creation_b: int,
-    nonce_a: bytes,
-    nonce_b: bytes,
-) -> bytes:
-    """HMAC-SHA256 over the handshake's fields, keyed by the cookie. Never blocks."""
-    message = role + b"".join(
-        field(v) for v in (name_a, creation_a, name_b, creation_b, nonce_a, nonce_b)
-    )
-    return hmac.new(cookie, message, hashlib.sha256).digest()
-
-
-def curve_keypair(cookie: bytes, name: str) -> tuple[bytes, bytes]:
-    """The CurveZMQ keypair of the node ``name`` in the cluster of ``cookie``: ``(public,
-    secret)``, Z85-encoded. Derived (HMAC-SHA256 keyed by the cookie), so any node that
-    has the cookie knows every node's public key from its name, and only such a node can
-    hold its secret key. Never blocks."""
-    secret = hmac.new(cookie, b"beamlike-curve-v1\0" + field(name), hashlib.sha256).digest()
-    secret_z85 = z85.encode(secret)
-    return zmq.curve_public(secret_z85), secret_z85
-
-
-def curve_failure(value: int) -> str:
-    """Why a CurveZMQ handshake failed, from the value of a ``HANDSHAKE_FAILED_*`` socket
-    monitor event. Never blocks."""
-    if value == ZMTP_MECHANISM_MISMATCH:
-        return "it does not encrypt (this node was started with encrypt=True)"
-    # A connecting side often sees only the connection closed (the other side gave up
-    # first): it cannot tell a plaintext peer from one with another cookie.
-    return "the CurveZMQ handshake failed (it does not encrypt, or has another cookie)"
-
-
-def session_id(nonce_a: bytes, nonce_b: bytes) -> bytes:
-    """The session id both sides derive from the two nonces. Never blocks."""
-    return hashlib.sha256(b"beamlike-session" + nonce_a + nonce_b).digest()[:SID_SIZE]
-
-
-def new_nonce() -> bytes:
-    """A fresh random nonce. Never blocks."""
-    return os.urandom(NONCE_SIZE)
-
-
-def pack_body(items: list[Any]) -> bytes:
-    """A handshake body: a msgpack array of plain values. Never blocks."""
-    return msgpack.packb(items, use_bin_type=True)  # type: ignore[no-any-return]
-
-
-def unpack_body(body: bytes, kinds: tuple[type, ...], what: str) -> list[Any]:
-    """Parse a handshake body and check the type of each item. Never blocks.
-
-    Raises:
-        HandshakeError: not a msgpack array of exactly those types.
-    """
-    if len(body) > MAX_HANDSHAKE:
-        raise HandshakeError(f"{what} of {len(body)} bytes is too long")
-    try:
-        items = msgpack.unpackb(body, raw=False, use_list=True, strict_map_key=True)
-    except Exception as exc:  # msgpack raises several unrelated types
-        raise HandshakeError(f"{what} is not valid msgpack: {exc}") from None
-    if not isinstance(items, list) or len(items) != len(kinds):
-        raise HandshakeError(f"{what} must be an array of {len(kinds)} items")
-    for item, kind in zip(items, kinds, strict=True):
-        if type(item) is not kind:
-            raise HandshakeError(f"{what} has {type(item).__name__} where {kind.__name__} goes")
-    return items
-
-
-def _array_header(n: int) -> bytes:
-    if n <= 15:
-        return bytes((0x90 | n,))
-    if n <= 0xFFFF:
-        return b"\xdc" + n.to_bytes(2, "big")
-    return b"\xdd" + n.to_bytes(4, "big")
-
-
-def encode_batch(ops: list[bytes]) -> bytes:
-    """A batch frame from ops encoded one by one (``codec.encode``): byte for byte what
-    ``codec.encode_batch`` makes of the ops themselves, an msgpack array. Never blocks."""
-    return _array_header(len(ops)) + b"".join(ops)
-
-
-def pack_seq(seq: int) -> bytes:
-    """A sequence number as 8 big-endian bytes. Never blocks."""
-    return _SEQ.pack(seq)
-
-
-def unpack_seq(data: bytes) -> int | None:
-    """The sequence number of a frame, or None if it is not 8 bytes. Never blocks."""
-    if len(data) != 8:
-        return None
-    return int(_SEQ.unpack(data)[0])
 
 
 # -- a connection ----------------------------------------------------------------------------
@@ -251,7 +125,7 @@ class Conn:
     ``state`` goes SETUP -> UP -> DOWN (or SETUP -> DOWN); a Conn is never reused after
     DOWN: the next operation for that peer makes a new one. In SETUP, ``role`` says who
     started the handshake; a simultaneous connect may turn an initiator into a responder
-    (``DistNode.on_hello``), keeping the queue and the waiters.
+    (``handshake.on_hello``), keeping the queue and the waiters.
     """
 
     def __init__(self, peer: str, role: str, now: float) -> None:
@@ -266,6 +140,7 @@ class Conn:
         self.abandoned = b""  # nonce of the peer's HELLO it gave up for ours
         self.endpoint = ""  # where the peer listens
         self.dealer: Any = None
+        self.dealer_ready: Readiness | None = None  # waits for room on the DEALER
         self.monitor_socket: Any = None
         self.control: deque[list[bytes]] = deque()  # handshake frames, sent first
         self.queue: deque[bytes] = deque()  # encoded ops, sent once UP
@@ -277,7 +152,6 @@ class Conn:
         self.last_sent = now
         self.writer: Any = None  # the writer's process record
         self.writer_idle = False
-        self.sending = False  # the writer is inside a send on the DEALER
         self.tick_pending = False
         self.waiters: list[tuple[Any, Ref]] = []  # connect() callers
         self.busy: list[tuple[Any, Ref]] = []  # senders blocked by the busy limit
@@ -288,11 +162,42 @@ class Conn:
         return f"<Conn {self.peer} {self.state} {self.role}>"
 
     def enqueue(self, data: bytes) -> None:
-        """Queue an encoded op and wake the writer. Never blocks."""
+        """Send an encoded op: at once when the connection is idle, else through the
+        queue and the writer. Never blocks."""
+        if self.writer_idle and self.state is UP:
+            # Nothing queued (the writer is idle), no handshake frame pending: the op
+            # may leave now, in its own frame, unless the last frame left so recently
+            # that more ops are likely to follow (then they go together, below).
+            now = time.monotonic()
+            if (
+                now - self.last_sent >= BATCH_WINDOW
+                and not self.queue
+                and not self.control
+                and self.send_now(data, now)
+            ):
+                return
+            self.queue.append(data)
+            self.queued_bytes += len(data)
+            self.wake()
+            return
         self.queue.append(data)
         self.queued_bytes += len(data)
-        if self.writer_idle and self.state is UP:
-            self.wake()
+
+    def send_now(self, data: bytes, now: float) -> bool:
+        """Send one op in a frame of its own, if the DEALER has room. Never blocks."""
+        dealer = self.dealer
+        if dealer is None:
+            return False
+        seq = self.out_seq + 1
+        try:
+            if not send_message(dealer, [self.sid, pack_seq(seq), encode_batch([data])]):
+                return False
+        except zmq.ZMQError:
+            return False  # the writer meets the same error, and deals with it
+        self.out_seq = seq
+        self.last_sent = now
+        self.tick_pending = False
+        return True
 
     def wake(self) -> None:
         """Wake the writer if it waits for work. Never blocks."""
@@ -412,20 +317,23 @@ def _pump(dist: DistNode, conn: Conn) -> None:
         conn.writer_idle = True
         receive()  # a wake token (Conn.wake delivers one per idle spell)
         conn.writer_idle = False
+        hub_turn = time.monotonic()  # the event loop ran while it waited
 
 
 def _send(conn: Conn, dealer: Any, frame: list[bytes]) -> bool:
-    """Send one frame; False when the socket was closed under the writer. Blocks at the
-    high-water mark (and, with IMMEDIATE, until the peer is connected)."""
-    conn.sending = True
+    """Send one frame; False when the socket was closed or replaced under the writer.
+    Blocks at the high-water mark (and, with IMMEDIATE, until the peer is connected)."""
     try:
-        dealer.send_multipart(frame)
+        while not send_message(dealer, frame):
+            ready = conn.dealer_ready
+            if conn.dealer is not dealer or conn.state is DOWN or ready is None:
+                return False
+            if not ready.ready():
+                ready.wait(conn.writer)  # then try again: the signal may be spurious
     except zmq.ZMQError:
         if conn.dealer is dealer and conn.state is not DOWN:
             raise
         return False
-    finally:
-        conn.sending = False
     conn.last_sent = time.monotonic()
     return True
 
@@ -477,8 +385,3 @@ _HANDSHAKE_FAILURES = frozenset(
     )
     if hasattr(zmq, name)
 )
-
-
-def is_pid(value: Any) -> bool:
-    """Whether ``value`` is a Pid (decoded ones included). Never blocks."""
-    return value.__class__ is Pid

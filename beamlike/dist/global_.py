@@ -79,7 +79,8 @@ from beamlike._core.ids import Pid, Ref
 from beamlike._core.node import Node, current_node
 from beamlike.dist import codec
 from beamlike.dist.connection import UP
-from beamlike.dist.net import DistError, function_name
+from beamlike.dist.errors import DistError
+from beamlike.dist.names import function_name
 from beamlike.errors import BadArgumentType, NoProcError
 from beamlike.gen_server import Call, CallError, From, call, reply
 from beamlike.messages import Down, NodeDown, NodeUp

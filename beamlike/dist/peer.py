@@ -37,7 +37,8 @@ from typing import Any
 
 import zmq.green as zmq
 
-from beamlike.dist.net import DistError, full_name
+from beamlike.dist.errors import DistError
+from beamlike.dist.names import full_name
 from beamlike.errors import BadArgument
 
 __all__ = ["Peer", "cluster", "start_peer"]

@@ -46,7 +46,8 @@ from typing import Any
 
 from beamlike._core.node import current_process
 from beamlike.dist import codec
-from beamlike.dist.net import DistError, full_name, function_name
+from beamlike.dist.errors import DistError
+from beamlike.dist.names import full_name, function_name
 from beamlike.errors import BadArgumentType
 from beamlike.gen_server import From, reply
 from beamlike.messages import ANY, Down
