@@ -115,15 +115,12 @@ class App:
         Raises ValueError/TypeError for a bad tool, ToolNotFound for an unknown name.
         """
         runtime: TurnRuntime = ets.lookup_element(AGENT_TABLE, name, _RUNTIME)
-        box = ToolBox()
-        for tool in runtime.tools.values():
-            box.add(tool)
+        box = ToolBox(runtime.tools.values())  # a new box: a running turn keeps its own
         if add is not None:
             box.add(self.resolve_tool(add))
         if remove is not None:
             box.remove(remove)
-        tools = {tool_name: box.get(tool_name) for tool_name in box.names()}
-        runtime = replace(runtime, tools=tools, specs=box.specs())
+        runtime = replace(runtime, tools=box, specs=box.specs())
         ets.update_element(AGENT_TABLE, name, (_RUNTIME, runtime))
         return runtime
 
@@ -137,9 +134,7 @@ class App:
         fallback = None
         if config.fallback_provider is not None:
             fallback = self.provider(config.fallback_provider, None, {})
-        box = ToolBox()
-        for tool in config.tools:
-            box.add(self.resolve_tool(tool))
+        box = ToolBox(self.resolve_tool(tool) for tool in config.tools)
         backend = self.backend(config.memory)
         memory = ConversationMemory(backend, config.conversation, window=config.history_window)
         limits = _limits(config.limits) if config.limits is not None else None
@@ -151,7 +146,7 @@ class App:
             config=config,
             provider=provider,
             fallback=fallback,
-            tools={name: box.get(name) for name in box.names()},
+            tools=box,
             memory=memory,
             limits=limits,
             retry=retry,

@@ -48,9 +48,6 @@ from elixirchain.errors import Overloaded, ToolNotFound, TurnFailed
 
 __all__ = ["Agent", "AgentState"]
 
-CANCELLED = "cancelled"
-
-
 class AgentState:
     """The agent's state: its runtime, the running turn and the queue behind it."""
 
@@ -160,7 +157,7 @@ class Agent(GenServer):
     def _worker_ended(self, state: AgentState, reason: Any) -> None:
         turn = state.current
         if turn is not None and reason != NORMAL:
-            if reason == CANCELLED or reason == "killed":
+            if reason == "killed":  # _cancel kills it
                 error = TurnFailed(f"the turn on agent {state.name!r} was cancelled")
             else:
                 error = TurnFailed(f"the turn on agent {state.name!r} crashed: {reason!r}")
