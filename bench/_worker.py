@@ -14,9 +14,6 @@ monkey.patch_all()
 import argparse  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
-import os  # noqa: E402
-import sys  # noqa: E402
-import traceback  # noqa: E402
 
 from bench import _harness  # noqa: E402
 
@@ -31,21 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--warmup", type=json.loads, default=None)
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> None:
         module = importlib.import_module(MODULES[args.impl])
-        fn = module.CASES[args.case]
-        _harness.run_repetitions(fn, args.params, args.repeat, args.warmup)
-    except Exception as exc:  # report, do not hide: the table shows it
-        traceback.print_exc()
-        _harness.emit_error(f"{type(exc).__name__}: {exc}")
-        return 1
-    return 0
+        _harness.run_repetitions(module.CASES[args.case], args.params, args.repeat, args.warmup)
+
+    return _harness.run_worker(body)
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Skip interpreter teardown: tearing down 10^5..10^6 parked greenlets is slow and is
-    # not what any benchmark measures.
-    os._exit(code)
+    _harness.exit_now(main())

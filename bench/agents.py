@@ -28,14 +28,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import select
 import signal
-import statistics
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +77,8 @@ class Case:
     metrics: tuple[Metric, ...]
     params: dict[str, int]
     quick_params: dict[str, int]
-    repeat: int
-    quick_repeat: int
+    repeat: int = 5
+    quick_repeat: int = 1
     timeout: float = 180.0  # per OS process, seconds
     server: bool = False  # needs the fake OpenAI server
 
@@ -96,8 +94,6 @@ CASES: tuple[Case, ...] = (
         ),
         params={"n": 10_000},
         quick_params={"n": 2_000},
-        repeat=5,
-        quick_repeat=1,
     ),
     Case(
         name="turn",
@@ -108,8 +104,6 @@ CASES: tuple[Case, ...] = (
         ),
         params={"agents": 100, "rounds": 10},
         quick_params={"agents": 50, "rounds": 4},
-        repeat=5,
-        quick_repeat=1,
     ),
     Case(
         name="turn_long",
@@ -118,7 +112,6 @@ CASES: tuple[Case, ...] = (
         params={"history": 200, "turns": 50},
         quick_params={"history": 50, "turns": 20},
         repeat=3,
-        quick_repeat=1,
     ),
     Case(
         name="concurrent_http",
@@ -127,7 +120,6 @@ CASES: tuple[Case, ...] = (
         params={"n": 1_000},
         quick_params={"n": 200},
         repeat=3,
-        quick_repeat=1,
         server=True,
     ),
 )
@@ -136,12 +128,7 @@ CHAOS_QUICK_PARAMS = {"agents": 200, "seconds": 2}
 CASE_NAMES = (*(c.name for c in CASES), "chaos")
 
 
-@dataclass
-class CaseResult:
-    case: Case
-    params: dict[str, int]
-    repeat: int
-    outcomes: dict[str, Outcome] = field(default_factory=dict)
+CaseResult = _harness.CaseResult[Case]
 
 
 # --------------------------------------------------------------------------- running
@@ -191,21 +178,20 @@ class FakeServer:
         self.proc = None
 
 
-def baseline_python(explicit: str | None) -> tuple[str, str | None]:
-    """The interpreter for Pydantic AI's side, and why it cannot run (None: it can)."""
+def baseline_python(explicit: str | None) -> tuple[str, str, str | None]:
+    """The interpreter for Pydantic AI's side, the versions it has (pydantic-ai, openai),
+    and why it cannot run (None: it can). Blocks until the probe exits (at most 60 s)."""
     python = explicit or (str(BENCH_VENV_PYTHON) if BENCH_VENV_PYTHON.exists() else PYTHON)
+    probe = "import pydantic_ai, openai; print(pydantic_ai.__version__, openai.__version__)"
     try:
-        proc = subprocess.run(
-            [python, "-c", "import pydantic_ai, openai; print(pydantic_ai.__version__)"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        proc = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return python, f"{python} does not run: {exc}"
+        return python, "n/a", f"{python} does not run: {exc}"
     if proc.returncode != 0:
-        return python, f"pydantic-ai is not installed for {python} ({INSTALL})"
-    return python, None
+        return python, "n/a", f"pydantic-ai is not installed for {python} ({INSTALL})"
+    parts = proc.stdout.split()
+    versions = f"pydantic-ai {parts[0]}, openai {parts[1]}" if len(parts) == 2 else "pydantic-ai —"
+    return python, versions, None
 
 
 def run_one(
@@ -245,47 +231,28 @@ def run_case(
     params = case.quick_params if quick else case.params
     reps = repeat or (case.quick_repeat if quick else case.repeat)
     timeout = 60.0 if quick else case.timeout
-    result = CaseResult(case, dict(params), reps, {impl: Outcome() for impl in IMPLS})
-    for impl, reason in skipped.items():
-        result.outcomes[impl].error = f"skipped: {reason}"
-    for rep in range(reps):
-        for impl in IMPLS if rep % 2 == 0 else reversed(IMPLS):
-            total = result.outcomes[impl]
-            if total.error:  # failed or skipped: do not try again
-                continue
-            total.merge(run_one(impl, case, params, pythons[impl], timeout, pin))
-    for impl, out in result.outcomes.items():
-        status = out.error or "ok"
-        print(f"  {case.name:<16} {impl:<12} {out.seconds:6.1f} s  {status}", file=sys.stderr)
-    return result
+    outcomes = _harness.run_interleaved(
+        case.name,
+        IMPLS,
+        reps,
+        lambda impl: run_one(impl, case, params, pythons[impl], timeout, pin),
+        skipped=skipped,
+        alternate=True,
+    )
+    return CaseResult(case, dict(params), reps, outcomes)
 
 
-def run_chaos(quick: bool) -> tuple[Outcome, list[str], dict[str, Any]]:
+def run_chaos(quick: bool) -> tuple[Outcome, dict[str, Any]]:
     """Runs bench/chaos.py once in its own OS process. Blocks until it exits.
 
-    Returns its figures (an Outcome), the lines of its report and its parameters."""
+    Returns its figures and the lines of its report (an Outcome), and its parameters."""
     params = CHAOS_QUICK_PARAMS if quick else CHAOS_PARAMS
     cmd = [PYTHON, str(ROOT / "bench" / "chaos.py"), "--machine"]
     for key, value in params.items():
         cmd += [f"--{key}", str(value)]
-    env = dict(os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1")
-    t0 = _harness.now()
-    try:
-        proc = subprocess.run(
-            cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120 if quick else 300
-        )
-        stdout, status = proc.stdout, proc.returncode
-    except subprocess.TimeoutExpired as exc:
-        stdout, status = _harness._text(exc.stdout), None
-    out = _harness.parse_output(stdout)
-    out.seconds = _harness.now() - t0
-    if status is None:
-        out.error = out.error or "timed out"
-    elif status != 0 and out.error is None:
-        out.error = f"exit status {status}"
-    report = [line for line in stdout.splitlines() if not line.startswith("BENCH")]
-    print(f"  {'chaos':<16} {EC:<12} {out.seconds:6.1f} s  {out.error or 'ok'}", file=sys.stderr)
-    return out, report, params
+    out = _harness.run_subprocess(cmd, 120 if quick else 300)
+    _harness.print_status("chaos", EC, out)
+    return out, params
 
 
 # --------------------------------------------------------------------------- reporting
@@ -303,14 +270,6 @@ def _range(values: list[float]) -> str:
     return f"{_harness.fmt_value(min(values))}–{_harness.fmt_value(max(values))}"
 
 
-def _paired(res: CaseResult, metric: Metric) -> float | None:
-    """Median of the per-repetition ratios elixirchain ÷ Pydantic AI."""
-    mine = res.outcomes[EC].samples.get(metric.metric_for(EC), [])
-    theirs = res.outcomes[PAI].samples.get(metric.metric_for(PAI), [])
-    ratios = [a / b for a, b in zip(mine, theirs, strict=False) if b]
-    return statistics.median(ratios) if ratios else None
-
-
 def table_rows(results: list[CaseResult]) -> tuple[list[str], list[list[str]], list[dict]]:
     headers = [
         "benchmark",
@@ -326,28 +285,16 @@ def table_rows(results: list[CaseResult]) -> tuple[list[str], list[list[str]], l
     rows: list[list[str]] = []
     records: list[dict] = []
     for res in results:
-        title = res.case.title.format(**{k: _count(v) for k, v in res.params.items()})
+        title = res.title(_count)
         for metric in res.case.metrics:
             samples = {
                 impl: res.outcomes[impl].samples.get(metric.metric_for(impl), []) for impl in IMPLS
             }
-            med = {impl: statistics.median(v) if v else None for impl, v in samples.items()}
+            med = {impl: res.outcomes[impl].median(metric.metric_for(impl)) for impl in IMPLS}
             ratio = _harness.ratio(med[EC], med[PAI])
-            if metric.goal is None:
-                verdict = "—"
-            elif med[EC] is None:
-                verdict = "n/a"
-            else:
-                verdict = "PASS" if med[EC] <= metric.goal else "MISS"
+            verdict = _harness.verdict(med[EC], metric.goal)
             cells = [title if metric is res.case.metrics[0] else "", metric.unit]
-            for impl in IMPLS:
-                out = res.outcomes[impl]
-                if med[impl] is not None:
-                    cells.append(_harness.fmt_value(med[impl]))
-                else:
-                    cells.append(
-                        "n/a" if out.error and out.error.startswith("skipped") else "error"
-                    )
+            cells += [_harness.median_cell(res.outcomes[i], med[i], "n/a") for i in IMPLS]
             cells += [
                 _harness.fmt_ratio(ratio),
                 metric.goal_text,
@@ -358,17 +305,11 @@ def table_rows(results: list[CaseResult]) -> tuple[list[str], list[list[str]], l
             rows.append(cells)
             records.append(
                 {
-                    "case": res.case.name,
-                    "title": title,
-                    "metric": metric.name,
-                    "unit": metric.unit,
-                    "params": res.params,
-                    "repeat": res.repeat,
-                    "median": med,
-                    "samples": samples,
-                    "errors": {i: o.error for i, o in res.outcomes.items() if o.error},
+                    **res.record(title, metric.name, metric.unit, med, samples),
                     "elixirchain_over_pydantic_ai": ratio,
-                    "elixirchain_over_pydantic_ai_paired": _paired(res, metric),
+                    "elixirchain_over_pydantic_ai_paired": _harness.paired_ratio(
+                        samples[EC], samples[PAI]
+                    ),
                     "goal": metric.goal,
                     "result": verdict if metric.goal is not None else None,
                 }
@@ -381,23 +322,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="bench/agents.py",
         description="elixirchain agents next to Pydantic AI, and the chaos benchmark.",
     )
-    parser.add_argument(
-        "--only", metavar="NAME[,NAME...]", help="run only these: " + ", ".join(CASE_NAMES)
-    )
-    parser.add_argument(
-        "--repeat",
-        type=int,
-        metavar="N",
-        help="repetitions per case (default: 5, 3 for turn_long and concurrent_http; "
+    _harness.add_run_arguments(
+        parser,
+        CASE_NAMES,
+        repeat_help="repetitions per case (default: 5, 3 for turn_long and concurrent_http; "
         "--quick: 1); the chaos benchmark always runs once",
+        quick_help="small N, one repetition: a smoke test (< 60 s)",
     )
-    parser.add_argument(
-        "--quick", action="store_true", help="small N, one repetition: a smoke test (< 60 s)"
-    )
-    parser.add_argument(
-        "--json", metavar="PATH", type=Path, help="also write all samples, medians and ratios"
-    )
-    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument(
         "--pin",
         metavar="CPU",
@@ -410,38 +341,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the interpreter with pydantic-ai installed (default: .venv-bench/bin/python "
         "if it exists, else this one)",
     )
-    args = parser.parse_args(argv)
-    if args.only:
-        names = [n.strip() for n in args.only.split(",") if n.strip()]
-        unknown = [n for n in names if n not in CASE_NAMES]
-        if unknown:
-            parser.error(f"unknown case {', '.join(unknown)}; choose from {', '.join(CASE_NAMES)}")
-        args.only = names
-    if args.repeat is not None and args.repeat < 1:
-        parser.error("--repeat must be at least 1")
-    return args
-
-
-def _versions(python: str) -> str:
-    proc = subprocess.run(
-        [
-            python,
-            "-c",
-            "import pydantic_ai, openai; print(pydantic_ai.__version__, openai.__version__)",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    parts = proc.stdout.split()
-    return f"pydantic-ai {parts[0]}, openai {parts[1]}" if len(parts) == 2 else "pydantic-ai —"
+    return _harness.parse_run_arguments(parser, argv, CASE_NAMES)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cases = [c for c in CASES if not args.only or c.name in args.only]
     with_chaos = not args.only or "chaos" in args.only
-    pai_python, pai_missing = baseline_python(args.baseline_python)
+    pai_python, pai_versions, pai_missing = baseline_python(args.baseline_python)
     if pai_missing:
         print(f"Pydantic AI baseline: n/a: {pai_missing}", file=sys.stderr)
     pythons = {EC: PYTHON, PAI: pai_python}
@@ -452,13 +359,13 @@ def main(argv: list[str] | None = None) -> int:
         run_case(c, pythons, skipped, quick=args.quick, repeat=args.repeat, pin=args.pin)
         for c in cases
     ]
-    chaos: tuple[Outcome, list[str], dict[str, Any]] | None = None
+    chaos: tuple[Outcome, dict[str, Any]] | None = None
     if with_chaos:
         chaos = run_chaos(args.quick)
     elapsed = _harness.now() - t0
 
     machine: dict[str, Any] = dict(_harness.machine_info())
-    machine["baseline"] = "n/a" if pai_missing else _versions(pai_python)
+    machine["baseline"] = pai_versions
     mode = "quick (smoke test)" if args.quick else "full"
     if args.pin is not None:
         mode += f", measured processes pinned to CPU {args.pin}"
@@ -491,9 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     chaos_record = None
     if chaos is not None:
-        out, report, params = chaos
+        out, params = chaos
         print()
-        print("\n".join(report) if report else "chaos: no report")
+        print("\n".join(out.report) if out.report else "chaos: no report")
         if out.error:
             failures.append((EC, f"chaos: {out.error}"))
         chaos_record = {
@@ -506,26 +413,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntotal {elapsed:.0f} s")
 
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps(
-                {
-                    "started_utc": started.isoformat(timespec="seconds"),
-                    "seconds": round(elapsed, 1),
-                    "command": " ".join(
-                        ["bench/agents.py", *(argv if argv is not None else sys.argv[1:])]
-                    ),
-                    "mode": "quick" if args.quick else "full",
-                    "machine": machine,
-                    "results": records,
-                    "chaos": chaos_record,
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
-            + "\n"
+        _harness.write_json(
+            args.json,
+            "bench/agents.py",
+            argv,
+            quick=args.quick,
+            started=started,
+            elapsed=elapsed,
+            machine=machine,
+            results=records,
+            chaos=chaos_record,
         )
-        print(f"wrote {args.json}")
     # A failed baseline is shown, not fatal; a failed elixirchain case or chaos check is.
     return 1 if any(impl == EC for impl, _ in failures) else 0
 

@@ -26,14 +26,8 @@ from gevent import monkey
 
 monkey.patch_all()
 
-import argparse  # noqa: E402
 import array  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
 import statistics  # noqa: E402
-import sys  # noqa: E402
-import traceback  # noqa: E402
-from collections.abc import Callable, Mapping  # noqa: E402
 from typing import Any  # noqa: E402
 
 import beamlike  # noqa: E402
@@ -147,7 +141,7 @@ def concurrent_http(n: int, base_url: str, warmup: int = 50) -> dict[str, float]
     return {"wall_s": seconds}
 
 
-CASES: dict[str, Callable[..., Mapping[str, float]]] = {
+CASES: dict[str, _harness.CaseFn] = {
     "idle_agents": idle_agents,
     "turn": turn,
     "turn_long": turn_long,
@@ -156,25 +150,9 @@ CASES: dict[str, Callable[..., Mapping[str, float]]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.agents_cases")
-    parser.add_argument("case", choices=sorted(CASES))
-    parser.add_argument("params", type=json.loads)
-    args = parser.parse_args(argv)
-    for key in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
-        os.environ.pop(key, None)  # the default provider must be the offline one
-    try:
-        result = beamlike.run(CASES[args.case], **args.params)
-        for metric, value in result.items():
-            _harness.emit(metric, value)
-    except Exception as exc:  # report, do not hide: the table shows it
-        traceback.print_exc()
-        _harness.emit_error(f"{type(exc).__name__}: {exc}")
-        return 1
-    return 0
+    _harness.forget_api_keys()  # the default provider must be the offline one
+    return _harness.case_main("python -m bench.agents_cases", CASES, argv, run=beamlike.run)
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)  # skip tearing down thousands of parked greenlets
+    _harness.exit_now(main())  # skip tearing down thousands of parked greenlets

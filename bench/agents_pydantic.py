@@ -28,15 +28,10 @@ Requires ``pydantic-ai-slim[openai]``; when it is missing the process prints a
 
 from __future__ import annotations
 
-import argparse
 import array
 import asyncio
-import json
-import os
 import statistics
 import sys
-import traceback
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +187,7 @@ def concurrent_http(n: int, base_url: str, warmup: int = 50) -> dict[str, float]
     return {"wall_s": asyncio.run(body())}
 
 
-CASES: dict[str, Callable[..., Mapping[str, float]]] = {
+CASES: dict[str, _harness.CaseFn] = {
     "idle_agents": idle_agents,
     "turn": turn,
     "turn_long": turn_long,
@@ -201,27 +196,13 @@ CASES: dict[str, Callable[..., Mapping[str, float]]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.agents_pydantic")
-    parser.add_argument("case", choices=sorted(CASES))
-    parser.add_argument("params", type=json.loads)
-    args = parser.parse_args(argv)
     try:
         import pydantic_ai  # noqa: F401
     except ImportError as exc:
         _harness.emit_error(f"skipped: pydantic-ai is not installed ({exc}); {INSTALL}")
         return 1
-    try:
-        for metric, value in CASES[args.case](**args.params).items():
-            _harness.emit(metric, value)
-    except Exception as exc:  # report, do not hide: the table shows it
-        traceback.print_exc()
-        _harness.emit_error(f"{type(exc).__name__}: {exc}")
-        return 1
-    return 0
+    return _harness.case_main("python -m bench.agents_pydantic", CASES, argv)
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    _harness.exit_now(main())

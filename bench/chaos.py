@@ -35,7 +35,6 @@ monkey.patch_all()
 import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
-import os  # noqa: E402
 import random  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -299,8 +298,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    for key in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
-        os.environ.pop(key, None)  # the offline provider, whatever the environment says
+    _harness.forget_api_keys()  # the offline provider, whatever the environment says
     if not args.reports:  # one crash report per kill would measure traceback formatting
         logging.disable(logging.CRITICAL)
     try:
@@ -322,7 +320,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)  # skip tearing down a thousand parked greenlets
+    _harness.exit_now(main())  # skip tearing down a thousand parked greenlets

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
-import statistics
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
@@ -66,13 +64,11 @@ class Case:
     metrics: tuple[Metric, ...]
     params: dict[str, int]
     warmup: dict[str, int] | None
-    repeat: int
     quick_params: dict[str, int]
     quick_warmup: dict[str, int] | None
+    repeat: int = 7
     quick_repeat: int = 2
     timeout: float = 180.0  # per OS process, seconds
-    notes: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 CASES: tuple[Case, ...] = (
@@ -106,7 +102,6 @@ CASES: tuple[Case, ...] = (
         metrics=(Metric("us_per_hop", "µs/hop", goal=0.4),),
         params={"procs": 1000, "rounds": 100},
         warmup={"procs": 1000, "rounds": 5},
-        repeat=7,
         quick_params={"procs": 100, "rounds": 10},
         quick_warmup={"procs": 100, "rounds": 2},
     ),
@@ -116,7 +111,6 @@ CASES: tuple[Case, ...] = (
         metrics=(Metric("us_per_roundtrip", "µs/round trip", goal=0.6),),
         params={"n": 100_000},
         warmup={"n": 5_000},
-        repeat=7,
         quick_params={"n": 5_000},
         quick_warmup={"n": 500},
     ),
@@ -126,7 +120,6 @@ CASES: tuple[Case, ...] = (
         metrics=(Metric("us_per_receive", "µs/receive"),),
         params={"n": 100_000, "junk": 0},
         warmup={"n": 5_000, "junk": 0},
-        repeat=7,
         quick_params={"n": 5_000, "junk": 0},
         quick_warmup={"n": 500, "junk": 0},
     ),
@@ -136,7 +129,6 @@ CASES: tuple[Case, ...] = (
         metrics=(Metric("us_per_receive", "µs/receive", goal=1.0),),
         params={"n": 300, "junk": 10_000},
         warmup={"n": 20, "junk": 10_000},
-        repeat=7,
         quick_params={"n": 20, "junk": 10_000},
         quick_warmup={"n": 3, "junk": 10_000},
     ),
@@ -146,7 +138,6 @@ CASES: tuple[Case, ...] = (
         metrics=(Metric("us_per_call", "µs/call", goal=0.8),),
         params={"n": 30_000, "junk": 0},
         warmup={"n": 3_000, "junk": 0},
-        repeat=7,
         quick_params={"n": 3_000, "junk": 0},
         quick_warmup={"n": 300, "junk": 0},
     ),
@@ -156,7 +147,6 @@ CASES: tuple[Case, ...] = (
         metrics=(Metric("us_per_call", "µs/call", goal=0.8),),
         params={"clients": 100, "k": 300},
         warmup={"clients": 100, "k": 20},
-        repeat=7,
         quick_params={"clients": 100, "k": 20},
         quick_warmup={"clients": 100, "k": 2},
     ),
@@ -176,7 +166,6 @@ CASES: tuple[Case, ...] = (
         ),
         params={"n": 20_000, "junk": 10_000},
         warmup={"n": 2_000, "junk": 10_000},
-        repeat=7,
         quick_params={"n": 2_000, "junk": 10_000},
         quick_warmup={"n": 200, "junk": 10_000},
     ),
@@ -195,12 +184,7 @@ CASES: tuple[Case, ...] = (
 CASE_NAMES = tuple(c.name for c in CASES)
 
 
-@dataclass
-class CaseResult:
-    case: Case
-    params: dict[str, int]
-    repeat: int
-    outcomes: dict[str, Outcome]
+CaseResult = _harness.CaseResult[Case]
 
 
 def run_case(
@@ -212,40 +196,18 @@ def run_case(
     warmup = case.quick_warmup if quick else case.warmup
     reps = repeat or (case.quick_repeat if quick else case.repeat)
     timeout = 30.0 if quick else case.timeout
-    outcomes = {impl: Outcome() for impl in impls}
-    for _ in range(reps):
-        for impl in impls:
-            total = outcomes[impl]
-            if total.error:  # failed or skipped: do not try again
-                continue
-            if impl == "erlang":
-                out = erlang.run_case(case.name, params, warmup=warmup, timeout=timeout)
-            else:
-                out = _harness.run_python_case(
-                    impl, case.name, params, warmup=warmup, timeout=timeout
-                )
-            total.merge(out)
-    for impl, out in outcomes.items():
-        status = out.error or "ok"
-        if out.error and not out.error.startswith("skipped"):
-            status = "ERROR " + out.error
-        print(f"  {case.name:<18} {impl:<9} {out.seconds:6.1f} s  {status}", file=sys.stderr)
+
+    def run_one(impl: str) -> Outcome:
+        if impl == "erlang":
+            return erlang.run_case(case.name, params, warmup=warmup, timeout=timeout)
+        return _harness.run_python_case(impl, case.name, params, warmup=warmup, timeout=timeout)
+
+    outcomes = _harness.run_interleaved(case.name, impls, reps, run_one)
     return CaseResult(case, dict(params), reps, outcomes)
 
 
 def _count(n: int) -> str:
     return f"{n // 1000}k" if n >= 10_000 and n % 1000 == 0 else f"{n:,}"
-
-
-def _paired(res: CaseResult, metric: str, other: str) -> float | None:
-    """Median of the per-repetition ratios beamlike ÷ ``other``."""
-    mine = res.outcomes.get("beamlike")
-    theirs = res.outcomes.get(other)
-    if mine is None or theirs is None:
-        return None
-    pairs = zip(mine.samples.get(metric, []), theirs.samples.get(metric, []), strict=False)
-    ratios = [a / b for a, b in pairs if b]
-    return statistics.median(ratios) if ratios else None
 
 
 def table_rows(results: list[CaseResult]) -> tuple[list[str], list[list[str]], list[dict]]:
@@ -264,50 +226,33 @@ def table_rows(results: list[CaseResult]) -> tuple[list[str], list[list[str]], l
     rows: list[list[str]] = []
     records: list[dict] = []
     for res in results:
+        title = res.title(_count)
         for metric in res.case.metrics:
+            samples = {i: o.samples.get(metric.name, []) for i, o in res.outcomes.items()}
             med = {impl: out.median(metric.name) for impl, out in res.outcomes.items()}
-            vs_gevent = vs_erlang = None
+            vs_gevent = vs_erlang = paired_gevent = paired_erlang = None
             if metric.compare:
                 vs_gevent = _harness.ratio(med.get("beamlike"), med.get("gevent"))
                 vs_erlang = _harness.ratio(med.get("beamlike"), med.get("erlang"))
-            goal = metric.goal_text()
-            if metric.goal is None:
-                verdict = "—"
-            else:
-                judged = vs_gevent if metric.goal_kind == GOAL_VS_GEVENT else med.get("beamlike")
-                verdict = "n/a" if judged is None else ("PASS" if judged <= metric.goal else "MISS")
-            title = res.case.title.format(**{k: _count(v) for k, v in res.params.items()})
+                mine = samples.get("beamlike", [])
+                paired_gevent = _harness.paired_ratio(mine, samples.get("gevent", []))
+                paired_erlang = _harness.paired_ratio(mine, samples.get("erlang", []))
+            judged = vs_gevent if metric.goal_kind == GOAL_VS_GEVENT else med.get("beamlike")
+            verdict = _harness.verdict(judged, metric.goal)
             cells = [title if metric is res.case.metrics[0] else "", metric.unit]
-            for impl in IMPLS:
-                out = res.outcomes.get(impl)
-                if out is None:
-                    cells.append("—")
-                elif med.get(impl) is None:
-                    cells.append("skipped" if impl == "erlang" and out.error else "error")
-                else:
-                    cells.append(_harness.fmt_value(med[impl]))
+            cells += [
+                _harness.median_cell(res.outcomes.get(i), med.get(i), "skipped") for i in IMPLS
+            ]
+            goal = metric.goal_text()
             cells += [_harness.fmt_ratio(vs_gevent), goal, verdict, _harness.fmt_ratio(vs_erlang)]
             rows.append(cells)
             records.append(
                 {
-                    "case": res.case.name,
-                    "title": title,
-                    "metric": metric.name,
-                    "unit": metric.unit,
-                    "params": res.params,
-                    "repeat": res.repeat,
-                    "median": med,
-                    "samples": {i: o.samples.get(metric.name, []) for i, o in res.outcomes.items()},
-                    "errors": {i: o.error for i, o in res.outcomes.items() if o.error},
+                    **res.record(title, metric.name, metric.unit, med, samples),
                     "beamlike_over_gevent": vs_gevent,
                     "beamlike_over_erlang": vs_erlang,
-                    # Repetitions are interleaved, so pairing them cancels load drift.
-                    "beamlike_over_gevent_paired": (
-                        _paired(res, metric.name, "gevent") if metric.compare else None
-                    ),
-                    "beamlike_over_erlang_paired": (
-                        _paired(res, metric.name, "erlang") if metric.compare else None
-                    ),
+                    "beamlike_over_gevent_paired": paired_gevent,
+                    "beamlike_over_erlang_paired": paired_erlang,
                     "goal_beamlike_over_gevent": (
                         metric.goal if metric.goal_kind == GOAL_VS_GEVENT else None
                     ),
@@ -339,8 +284,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="bench/run.py",
         description="beamlike vs raw gevent vs Erlang/OTP (erl +S 1:1), one table.",
     )
-    parser.add_argument(
-        "--only", metavar="NAME[,NAME...]", help="run only these cases: " + ", ".join(CASE_NAMES)
+    _harness.add_run_arguments(
+        parser,
+        CASE_NAMES,
+        repeat_help=(
+            "repetitions per case (default: 7; 5 for spawn + exit and supervisor restarts, "
+            "3 for memory; --quick: 2, 1)"
+        ),
+        quick_help="small N and few repetitions: a smoke test (< 60 s)",
     )
     parser.add_argument(
         "--impl",
@@ -348,39 +299,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(IMPLS),
         help="implementations to run (default: all three)",
     )
-    parser.add_argument(
-        "--repeat",
-        type=int,
-        metavar="N",
-        help=(
-            "repetitions per case (default: 7; 5 for spawn + exit and supervisor restarts, "
-            "3 for memory; --quick: 2, 1)"
-        ),
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="small N and few repetitions: a smoke test (< 60 s)"
-    )
-    parser.add_argument(
-        "--json",
-        metavar="PATH",
-        type=Path,
-        help="also write all samples, medians and ratios to PATH",
-    )
-    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
-    args = parser.parse_args(argv)
-    if args.only:
-        names = [n.strip() for n in args.only.split(",") if n.strip()]
-        unknown = [n for n in names if n not in CASE_NAMES]
-        if unknown:
-            parser.error(f"unknown case {', '.join(unknown)}; choose from {', '.join(CASE_NAMES)}")
-        args.only = names
-    impls = tuple(i.strip() for i in args.impl.split(",") if i.strip())
-    bad = [i for i in impls if i not in IMPLS]
-    if bad:
-        parser.error(f"unknown implementation {', '.join(bad)}; choose from {', '.join(IMPLS)}")
+    args = _harness.parse_run_arguments(parser, argv, CASE_NAMES)
+    impls = _harness.split_names(parser, args.impl, IMPLS, "implementation")
     args.impl = tuple(i for i in IMPLS if i in impls)
-    if args.repeat is not None and args.repeat < 1:
-        parser.error("--repeat must be at least 1")
     return args
 
 
@@ -435,25 +356,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntotal {elapsed:.0f} s")
 
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps(
-                {
-                    "started_utc": started.isoformat(timespec="seconds"),
-                    "seconds": round(elapsed, 1),
-                    "command": " ".join(
-                        ["bench/run.py", *(argv if argv is not None else sys.argv[1:])]
-                    ),
-                    "mode": "quick" if args.quick else "full",
-                    "machine": machine,
-                    "results": records,
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
-            + "\n"
+        _harness.write_json(
+            args.json,
+            "bench/run.py",
+            argv,
+            quick=args.quick,
+            started=started,
+            elapsed=elapsed,
+            machine=machine,
+            results=records,
         )
-        print(f"wrote {args.json}")
     return 1 if errors else 0
 
 
