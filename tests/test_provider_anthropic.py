@@ -28,23 +28,13 @@ from elixirchain.messages import (
     Request,
     ToolCall,
     ToolResult,
-    ToolSpec,
     Usage,
     collect,
 )
 from elixirchain.providers.anthropic import INVALID_JSON_KEY, AnthropicProvider
 from tests.fakes.anthropic_server import MODEL, RATE_LIMIT_MESSAGE, FakeAnthropicServer
+from tests.fakes.chat import WEATHER, ask
 from tests.fakes.http_base import Canned
-
-WEATHER = ToolSpec(
-    "get_weather",
-    "The current weather in a city.",
-    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
-
-
-def ask(text: str = "Hi", **fields: object) -> Request:
-    return Request(model="", messages=(Message.user(text),), **fields)  # type: ignore[arg-type]
 
 
 @pytest.fixture(autouse=True)

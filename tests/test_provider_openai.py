@@ -33,25 +33,15 @@ from elixirchain.messages import (
     Request,
     ToolCall,
     ToolResult,
-    ToolSpec,
     Usage,
     collect,
 )
 from elixirchain.providers.openai import INVALID_JSON_KEY, OpenAIProvider
+from tests.fakes.chat import WEATHER, ask
 from tests.fakes.http_base import Canned
 from tests.fakes.openai_server import MODEL, RATE_LIMIT_MESSAGE, FakeOpenAIServer
 
 ROOT = Path(__file__).resolve().parents[1]
-
-WEATHER = ToolSpec(
-    "get_weather",
-    "The current weather in a city.",
-    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
-
-
-def ask(text: str = "Hi", **fields: object) -> Request:
-    return Request(model="", messages=(Message.user(text),), **fields)  # type: ignore[arg-type]
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,5 @@
-"""The server-sent events parser, Retry-After parsing and the status mapping of
-``elixirchain.providers._http``."""
+"""The server-sent events parser (``elixirchain.providers._sse``), Retry-After parsing and
+the status mapping (``_http_errors``) and the tool-argument helpers (``_http``)."""
 
 from __future__ import annotations
 
@@ -15,17 +15,9 @@ from elixirchain.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from elixirchain.providers._http import (
-    INVALID_JSON_KEY,
-    SseError,
-    SseEvent,
-    arguments_json,
-    error_for_status,
-    iter_sse,
-    parse_arguments,
-    parse_retry_after,
-    vendor_message,
-)
+from elixirchain.providers._http import INVALID_JSON_KEY, arguments_json, parse_arguments
+from elixirchain.providers._http_errors import error_for_status, parse_retry_after, vendor_message
+from elixirchain.providers._sse import SseError, SseEvent, iter_sse
 
 
 def parse(*chunks: bytes) -> list[SseEvent]:

@@ -4,7 +4,8 @@ Guarantees:
 
 - Only ``elixirchain.errors`` exceptions leave this module; ``requests``' and
   ``urllib3``'s own never do. Each HTTP status maps to one exception class
-  (``error_for_status``), and the message carries the vendor's own error message.
+  (``_http_errors.error_for_status``), and the message carries the vendor's own error
+  message.
 - ``check_url`` runs before every request, so ``ELIXIRCHAIN_FORBID_NETWORK=1`` stops a
   request before any connection is made.
 - A call is bounded by its timeout: connecting by ``min(timeout, 10 s)``, the wait for
@@ -13,13 +14,11 @@ Guarantees:
   a call ends within ``timeout`` plus at most the time spent connecting.
 - Redirects are never followed (a redirect could leave loopback behind the network
   switch's back); they fail as ``ProviderError``.
-- Bodies and stream events are bounded in size (``MAX_BODY_BYTES``, ``MAX_EVENT_BYTES``).
+- Bodies and stream events are bounded in size (``MAX_BODY_BYTES``,
+  ``_sse.MAX_EVENT_BYTES``).
 
-The server-sent events parser (``iter_sse``) follows the WHATWG event-stream rules: lines
-end with CRLF, LF or CR (also when split between two reads), ``:`` starts a comment, a
-blank line dispatches the event, ``data`` lines join with ``"\\n"``, an unfinished event
-at the end of the stream is dropped. The OpenAI terminator ``data: [DONE]`` is yielded
-as an event whose ``done`` is true, and nothing after it is read.
+Event streams are parsed by ``_sse.iter_sse``; error answers become exceptions in
+``_http_errors``.
 
 Every call blocks only the calling beamlike process: the sockets are gevent's patched
 ones (the program's entry point patches; this module never does).
@@ -27,15 +26,12 @@ ones (the program's entry point patches; this module never does).
 
 from __future__ import annotations
 
-import email.utils
 import http.client
-import ipaddress
 import json
-import re
+import os
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from http import HTTPStatus
+from abc import abstractmethod
+from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -53,37 +49,30 @@ from elixirchain.errors import (
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
-    RateLimited,
     StreamInterrupted,
 )
-from elixirchain.messages import Chunk
-from elixirchain.providers.base import check_url
+from elixirchain.messages import Chunk, Request, Response, ToolCall
+from elixirchain.providers._http_errors import error_for_status, vendor_message
+from elixirchain.providers._sse import SseError, SseEvent, iter_sse
+from elixirchain.providers.base import Provider, check_url, is_local_url
 
 __all__ = [
     "CONNECT_TIMEOUT",
     "MAX_BODY_BYTES",
-    "MAX_EVENT_BYTES",
     "INVALID_JSON_KEY",
     "HttpClient",
-    "SseError",
-    "SseEvent",
+    "HttpProvider",
     "arguments_json",
     "check_base_url",
     "check_timeout",
     "content_text",
-    "error_for_event",
-    "error_for_status",
+    "finish_reason",
     "guard_stream",
-    "is_local_url",
-    "iter_sse",
     "parse_arguments",
-    "parse_retry_after",
-    "vendor_message",
 ]
 
 CONNECT_TIMEOUT = 10.0  # seconds; a connection takes at most this, or the call's timeout
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a JSON answer larger than this is refused
-MAX_EVENT_BYTES = 8 * 1024 * 1024  # one server-sent event (or line) larger than this too
 POOL_MAXSIZE = 256  # kept-alive connections per provider instance
 DRAIN_TIMEOUT = 0.5  # seconds spent reading the end of a body after a complete stream
 _READ_SIZE = 64 * 1024
@@ -91,18 +80,6 @@ _NO_PROXY: dict[str, Any] = {"http": None, "https": None, "all": None}  # env pr
 
 
 # --- URLs ------------------------------------------------------------------------
-
-
-def is_local_url(url: str) -> bool:
-    """Whether ``url`` points at this machine (``localhost`` or a loopback address,
-    as ``check_url`` decides). Never blocks."""
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_base_url(provider: str, url: str) -> str:
@@ -121,123 +98,6 @@ def check_base_url(provider: str, url: str) -> str:
             f"{provider} base_url must be an absolute http:// or https:// URL; got {url!r}"
         )
     return url.rstrip("/")
-
-
-# --- errors ----------------------------------------------------------------------
-
-
-def vendor_message(body: str) -> str:
-    """The human message inside a vendor's error body, else the body's start.
-
-    Understands OpenAI's ``{"error": {"message": ...}}``, Anthropic's ``{"type": "error",
-    "error": {"type": ..., "message": ...}}`` and the ``{"detail": ...}`` /
-    ``{"message": ...}`` shapes of OpenAI-compatible servers. Never blocks.
-    """
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-        for candidate in (error, data.get("message"), data.get("detail")):
-            if isinstance(candidate, str) and candidate:
-                return candidate
-    text = body.strip()
-    if not text:
-        return "(empty body)"
-    return text if len(text) <= 300 else text[:300] + "..."
-
-
-def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """The server's wait hint in seconds, or None.
-
-    ``retry-after-ms`` (milliseconds, sent by OpenAI) wins over ``Retry-After``, which is
-    either seconds or an HTTP date (then: seconds from ``now``, a Unix time defaulting
-    to the present, never negative). Header names are matched case-insensitively.
-    Never blocks.
-    """
-    lowered = {str(k).lower(): str(v).strip() for k, v in headers.items()}
-    millis = lowered.get("retry-after-ms")
-    if millis:
-        try:
-            value = float(millis) / 1000.0
-        except ValueError:
-            value = -1.0
-        if value >= 0 and value == value:  # not NaN
-            return value
-    hint = lowered.get("retry-after")
-    if not hint:
-        return None
-    try:
-        seconds = float(hint)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(hint)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            return None
-        present = time.time() if now is None else now
-        return max(0.0, when.timestamp() - present)
-    return seconds if seconds >= 0 and seconds == seconds else None
-
-
-def _error_class(status: int) -> tuple[type[ProviderError], str]:
-    if status == 429:
-        return RateLimited, "rate limited"
-    if status in (401, 403):
-        return AuthenticationError, "authentication failed"
-    if status in (400, 404, 413, 422):
-        return BadRequest, "request refused"
-    if status == 408:
-        return ProviderTimeout, "request timed out"
-    if status == 529 or 500 <= status <= 599:
-        return ProviderUnavailable, "unavailable"
-    return ProviderError, "unexpected answer"
-
-
-def error_for_status(
-    provider: str, status: int, headers: Mapping[str, str], body: str
-) -> ProviderError:
-    """The exception for an HTTP error answer (returned, not raised). Never blocks.
-
-    429 → ``RateLimited``; 5xx and 529 (Anthropic's "overloaded") →
-    ``ProviderUnavailable``; 400/404/413/422 → ``BadRequest``; 401/403 →
-    ``AuthenticationError``; 408 → ``ProviderTimeout``; any other → ``ProviderError``
-    (not retryable). ``retry_after`` comes from the headers. Example message:
-    ``openai answered HTTP 429 Too Many Requests (rate limited): Rate limit reached ...``.
-    """
-    cls, what = _error_class(status)
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Overloaded" if status == 529 else "Unknown Status"
-    message = vendor_message(body)
-    error = cls(
-        f"{provider} answered HTTP {status} {phrase} ({what}): {message}",
-        provider=provider,
-        status=status,
-        retry_after=parse_retry_after(headers),
-        body=body,
-    )
-    if status == 429 and '"insufficient_quota"' in body:
-        error.retryable = False  # OpenAI: the bill, not the rate; waiting will not help
-    return error
-
-
-def error_for_event(provider: str, kind: str, status: int, body: str) -> ProviderError:
-    """The exception for an error the vendor reported inside a 200 answer or an event
-    stream (returned, not raised). ``kind`` is the vendor's error type, ``status`` the
-    HTTP status it stands for (it picks the class as in ``error_for_status``).
-    Never blocks."""
-    cls, what = _error_class(status)
-    return cls(
-        f"{provider} reported {kind or 'an error'} ({what}): {vendor_message(body)}",
-        provider=provider,
-        body=body,
-    )
 
 
 # --- tool arguments --------------------------------------------------------------
@@ -284,100 +144,6 @@ def content_text(content: Any) -> str:
     return json.dumps(content, ensure_ascii=False, default=str)
 
 
-# --- server-sent events ----------------------------------------------------------
-
-
-class SseError(ValueError):
-    """The event stream breaks the size limits (``iter_sse``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SseEvent:
-    """One server-sent event: its ``event`` name ("message" when unnamed), its ``data``
-    (data lines joined with newlines), and the optional ``id`` and ``retry`` fields."""
-
-    data: str
-    event: str = "message"
-    id: str | None = None
-    retry: int | None = None
-
-    @property
-    def done(self) -> bool:
-        """Whether this is OpenAI's end-of-stream marker ``data: [DONE]``."""
-        return self.data == "[DONE]"
-
-    def json(self) -> Any:
-        """The data decoded as JSON. Raises ``ValueError`` when it is not JSON."""
-        return json.loads(self.data)
-
-
-_LINE_END = re.compile(rb"\r\n|\r|\n")
-
-
-def _lines(chunks: Iterable[bytes], limit: int) -> Iterator[str]:
-    buffer = b""
-    for chunk in chunks:
-        buffer += chunk
-        start = 0
-        for match in _LINE_END.finditer(buffer):
-            if match.group() == b"\r" and match.end() == len(buffer):
-                break  # maybe the first half of a CRLF split between two reads
-            yield buffer[start : match.start()].decode("utf-8", "replace")
-            start = match.end()
-        buffer = buffer[start:]
-        if len(buffer) > limit:
-            raise SseError(f"a server-sent event line is longer than {limit} bytes")
-    if buffer.endswith(b"\r"):
-        yield buffer[:-1].decode("utf-8", "replace")
-    # any other unterminated last line belongs to an unfinished event: dropped
-
-
-def iter_sse(chunks: Iterable[bytes], *, limit: int = MAX_EVENT_BYTES) -> Iterator[SseEvent]:
-    """Parses a server-sent event stream given as byte chunks of any size.
-
-    Blocks while it iterates ``chunks``. Stops after an event whose data is
-    ``[DONE]`` (yielding it). Raises ``SseError`` when a line or an event exceeds
-    ``limit`` bytes.
-    """
-    data: list[str] = []
-    size = 0
-    event = ""
-    last_id: str | None = None
-    retry: int | None = None
-    first = True
-    for line in _lines(chunks, limit):
-        if first:
-            first = False
-            line = line.removeprefix("\ufeff")
-        if not line:
-            if data:
-                sse = SseEvent("\n".join(data), event or "message", last_id, retry)
-                yield sse
-                if sse.done:
-                    return
-            data, size, event, retry = [], 0, "", None
-            continue
-        if line.startswith(":"):
-            continue  # a comment (keep-alive)
-        name, colon, value = line.partition(":")
-        if colon and value.startswith(" "):
-            value = value[1:]
-        if name == "data":
-            data.append(value)
-            size += len(value) + 1
-            if size > limit:
-                raise SseError(f"a server-sent event is larger than {limit} bytes")
-        elif name == "event":
-            event = value
-        elif name == "id":
-            if "\0" not in value:
-                last_id = value
-        elif name == "retry":
-            if value.isdigit():
-                retry = int(value)
-        # other field names are ignored, as the standard says
-
-
 # --- streams: delivered or not ---------------------------------------------------
 
 
@@ -421,11 +187,6 @@ def check_timeout(provider: str, timeout: Any) -> float:
             f"{provider} timeout must be a positive number of seconds; got {timeout!r}"
         )
     return float(timeout)
-
-
-def _timeouts(provider: str, timeout: float) -> tuple[float, float]:
-    seconds = check_timeout(provider, timeout)
-    return min(seconds, CONNECT_TIMEOUT), seconds
 
 
 class HttpClient:
@@ -475,7 +236,8 @@ class HttpClient:
         ``ProviderUnavailable`` (no connection), ``MalformedResponse`` (not JSON) or
         ``NetworkForbidden``.
         """
-        deadline = time.monotonic() + _timeouts(self.provider, timeout)[1]
+        timeout = check_timeout(self.provider, timeout)
+        deadline = time.monotonic() + timeout
         response = self._send(url, payload, timeout, headers, accept="application/json")
         try:
             body = self._read_body(response, deadline, timeout)
@@ -515,7 +277,8 @@ class HttpClient:
         ``StreamInterrupted``; an error status raises as ``post_json`` does. Closing the
         iterator closes the connection.
         """
-        deadline = time.monotonic() + _timeouts(self.provider, timeout)[1]
+        timeout = check_timeout(self.provider, timeout)
+        deadline = time.monotonic() + timeout
         response = self._send(url, payload, timeout, headers, accept="text/event-stream")
         try:
             if response.status_code >= 300:
@@ -558,7 +321,6 @@ class HttpClient:
         accept: str,
     ) -> requests.Response:
         check_url(url)
-        connect, read = _timeouts(self.provider, timeout)
         try:
             data = json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
         except (TypeError, ValueError) as exc:
@@ -571,7 +333,7 @@ class HttpClient:
                 url,
                 data=data,
                 headers=merged,
-                timeout=(connect, read),
+                timeout=(min(timeout, CONNECT_TIMEOUT), timeout),
                 stream=True,
                 allow_redirects=False,
                 proxies=_NO_PROXY if is_local_url(url) else None,
@@ -673,6 +435,140 @@ class HttpClient:
             f"{self.provider} did not finish answering within {timeout:g} s",
             provider=self.provider,
         )
+
+
+# --- the adapters' shared shape --------------------------------------------------
+
+
+class HttpProvider(Provider):
+    """What the ``requests``-based adapters share: the endpoint and key set-up, one
+    ``HttpClient``, the bound on each call, and ``generate``/``stream`` on the chat
+    endpoint ``base_url + chat_path``.
+
+    A subclass sets ``name`` and ``chat_path``, calls ``_configure`` then ``_connect``
+    from its ``__init__``, and implements ``payload`` (the JSON body), ``_response``
+    (a decoded answer as a ``Response``) and ``_stream`` (the events as chunks).
+    """
+
+    chat_path = ""
+    base_url: str
+    api_key: str | None
+    model: str
+    timeout: float
+    _http: HttpClient
+
+    def _configure(
+        self,
+        *,
+        base_url: str | None,
+        api_key: str | None,
+        model: str,
+        default_url: str,
+        url_env: str,
+        key_env: str,
+        keyless_note: str = "",
+    ) -> None:
+        """Sets ``base_url`` and ``api_key`` (given, else from ``url_env``/``key_env``,
+        else ``default_url``/none) and ``model``. Never blocks.
+
+        Raises ``AuthenticationError`` when there is no key for a server that is not
+        local (``keyless_note`` ends its message), ``ConfigError`` for a malformed
+        ``base_url`` or a ``model`` that is not a str.
+        """
+        url = base_url or os.environ.get(url_env) or default_url
+        self.base_url = check_base_url(self.name, url)
+        self.api_key = api_key or os.environ.get(key_env) or None
+        if self.api_key is None and not is_local_url(self.base_url):
+            raise AuthenticationError(
+                f"{self.name} needs an API key for {self.base_url}: pass api_key=... or set "
+                f"{key_env}{keyless_note}",
+                provider=self.name,
+            )
+        if not isinstance(model, str):
+            raise ConfigError(f"{self.name} model must be a str; got {model!r}")
+        self.model = self.default_model = model
+
+    def _connect(self, timeout: float, headers: Mapping[str, str]) -> None:
+        """Sets ``timeout`` (``ConfigError`` unless a positive number) and opens the
+        connection pool sending ``headers``. Never blocks (connections open on use)."""
+        self.timeout = check_timeout(self.name, timeout)
+        self._http = HttpClient(lambda: self.name, headers)
+
+    def api_key_for_gate(self) -> str | None:
+        """The key; for a keyless local server, its URL (each server its own gate)."""
+        return self.api_key or self.base_url
+
+    def close(self) -> None:
+        """Closes the kept-alive connections. Never blocks."""
+        self._http.close()
+
+    @abstractmethod
+    def payload(self, request: Request, *, stream: bool = False) -> dict[str, Any]:
+        """The JSON body sent for ``request``. Never blocks."""
+
+    def generate(self, request: Request) -> Response:
+        """Sends ``request`` to the chat endpoint and returns the answer.
+
+        Blocks until the answer arrived, the timeout passed (``ProviderTimeout``) or
+        the call failed (another ``ProviderError``).
+        """
+        payload = self.payload(request)
+        data = self._http.post_json(
+            self.base_url + self.chat_path, payload, timeout=self._timeout(request)
+        )
+        return self._response(data, payload["model"])
+
+    def stream(self, request: Request) -> Iterator[Chunk]:
+        """Sends ``request`` with ``"stream": true`` and yields the answer as it arrives.
+
+        The request is checked (and refused) at once; it is sent at the first
+        ``next()``. Blocks while waiting for each chunk; closing the iterator closes the
+        connection. An error after the first chunk is not retryable.
+        """
+        payload = self.payload(request, stream=True)
+        url = self.base_url + self.chat_path
+        check_url(url)
+        return guard_stream(self._stream(url, payload, self._timeout(request)))
+
+    @abstractmethod
+    def _response(self, data: Any, model: str) -> Response:
+        """The decoded answer ``data`` (to a request for ``model``) as a Response."""
+
+    @abstractmethod
+    def _stream(self, url: str, payload: dict[str, Any], timeout: float) -> Iterator[Chunk]:
+        """POSTs ``payload`` to ``url`` and yields the answer's chunks."""
+
+    def _timeout(self, request: Request) -> float:
+        return min(float(request.timeout), self.timeout)
+
+    def _with_options(self, body: dict[str, Any], request: Request) -> dict[str, Any]:
+        """``body`` with ``request.options`` added; ``ConfigError`` for an option that
+        names a key the adapter sets itself."""
+        clash = sorted(set(request.options) & set(body))
+        if clash:
+            raise ConfigError(
+                f"{self.name} request options may not override {', '.join(map(repr, clash))}: "
+                "the adapter sets them from the Request's own fields"
+            )
+        body.update(request.options)
+        return body
+
+    def _malformed(self, what: str, data: Any, exc: Exception) -> MalformedResponse:
+        shown = data if isinstance(data, str) else repr(data)
+        return MalformedResponse(
+            f"{self.name} sent a {what} of unexpected shape ({type(exc).__name__}: {exc}); "
+            f"it starts with {shown[:120]!r}",
+            provider=self.name,
+            body=shown,
+        )
+
+
+def finish_reason(reason: Any, calls: tuple[ToolCall, ...], names: Mapping[str, str]) -> str:
+    """The vendor-neutral finish reason for the vendor's ``reason`` (renamed by
+    ``names``, else passed through); without one, by whether tools were called."""
+    if reason is None:
+        return "tool_calls" if calls else "stop"
+    return names.get(str(reason), str(reason))
 
 
 def _set_timeout(sock: Any, seconds: float) -> None:

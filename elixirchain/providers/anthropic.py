@@ -38,18 +38,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from elixirchain.errors import (
-    AuthenticationError,
-    BadRequest,
-    ConfigError,
-    MalformedResponse,
-    ProviderError,
-    StreamInterrupted,
-)
+from elixirchain.errors import BadRequest, ConfigError, ProviderError, StreamInterrupted
 from elixirchain.messages import (
     ASSISTANT,
     TOOL,
@@ -63,8 +55,8 @@ from elixirchain.messages import (
     Usage,
 )
 from elixirchain.providers import _http
-from elixirchain.providers._http import INVALID_JSON_KEY
-from elixirchain.providers.base import Provider, check_url
+from elixirchain.providers._http import INVALID_JSON_KEY, HttpProvider
+from elixirchain.providers._http_errors import error_for_event
 
 __all__ = ["DEFAULT_BASE_URL", "INVALID_JSON_KEY", "AnthropicProvider"]
 
@@ -94,7 +86,7 @@ _ERROR_STATUS = {
 _IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(HttpProvider):
     """Claude through the Messages API.
 
     Args:
@@ -113,6 +105,7 @@ class AnthropicProvider(Provider):
     """
 
     name = "anthropic"
+    chat_path = "/v1/messages"
 
     def __init__(
         self,
@@ -124,34 +117,21 @@ class AnthropicProvider(Provider):
         max_tokens: int = 1024,
         anthropic_version: str = "2023-06-01",
     ) -> None:
-        url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
-        self.base_url = _http.check_base_url(self.name, url)
-        self.api_key = api_key or os.environ.get("ANTHROPIC_API_KEY") or None
-        if self.api_key is None and not _http.is_local_url(self.base_url):
-            raise AuthenticationError(
-                f"anthropic needs an API key for {self.base_url}: pass api_key=... or set "
-                "ANTHROPIC_API_KEY",
-                provider=self.name,
-            )
-        if not isinstance(model, str):
-            raise ConfigError(f"anthropic model must be a str; got {model!r}")
+        self._configure(
+            base_url=base_url,
+            api_key=api_key,
+            model=model,
+            default_url=DEFAULT_BASE_URL,
+            url_env="ANTHROPIC_BASE_URL",
+            key_env="ANTHROPIC_API_KEY",
+        )
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise ConfigError(f"anthropic max_tokens must be a positive int; got {max_tokens!r}")
-        self.model = self.default_model = model
-        self.timeout = _http.check_timeout(self.name, timeout)
         self.max_tokens = max_tokens
         headers = {"anthropic-version": anthropic_version}
         if self.api_key is not None:
             headers["x-api-key"] = self.api_key
-        self._http = _http.HttpClient(lambda: self.name, headers)
-
-    def api_key_for_gate(self) -> str | None:
-        """The key; for a keyless local server, its URL (each server its own gate)."""
-        return self.api_key or self.base_url
-
-    def close(self) -> None:
-        """Closes the kept-alive connections. Never blocks."""
-        self._http.close()
+        self._connect(timeout, headers)
 
     # -- requests --
 
@@ -181,25 +161,11 @@ class AnthropicProvider(Provider):
             body["temperature"] = request.temperature
         if stream:
             body["stream"] = True
-        clash = sorted(set(request.options) & set(body))
-        if clash:
-            raise ConfigError(
-                f"anthropic request options may not override {', '.join(map(repr, clash))}: "
-                "the adapter sets them from the Request's own fields"
-            )
-        body.update(request.options)
-        return body
+        return self._with_options(body, request)
 
-    def generate(self, request: Request) -> Response:
-        """Sends ``request`` to ``/v1/messages`` and returns the answer.
+    # -- internals --
 
-        Blocks until the answer arrived, the timeout passed (``ProviderTimeout``) or
-        the call failed (another ``ProviderError``).
-        """
-        payload = self.payload(request)
-        data = self._http.post_json(
-            f"{self.base_url}/v1/messages", payload, timeout=self._timeout(request)
-        )
+    def _response(self, data: Any, model: str) -> Response:
         if isinstance(data, dict) and data.get("type") == "error":
             raise _event_error(data)
         try:
@@ -213,30 +179,13 @@ class AnthropicProvider(Provider):
             usage = _usage(data.get("usage") or {})
             reason = data.get("stop_reason")
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise _malformed("message", data, exc) from None
+            raise self._malformed("message", data, exc) from None
         return Response(
             Message.assistant(text, calls),
             usage,
-            _finish(reason, calls),
-            str(data.get("model") or payload["model"]),
+            _http.finish_reason(reason, calls, _STOP),
+            str(data.get("model") or model),
         )
-
-    def stream(self, request: Request) -> Iterator[Chunk]:
-        """Sends ``request`` with ``"stream": true`` and yields the answer as it arrives.
-
-        The request is checked (and refused) at once; it is sent at the first
-        ``next()``. Blocks while waiting for each chunk; closing the iterator closes the
-        connection. An error after the first chunk is not retryable.
-        """
-        payload = self.payload(request, stream=True)
-        url = f"{self.base_url}/v1/messages"
-        check_url(url)
-        return _http.guard_stream(self._stream(url, payload, self._timeout(request)))
-
-    # -- internals --
-
-    def _timeout(self, request: Request) -> float:
-        return min(float(request.timeout), self.timeout)
 
     def _stream(self, url: str, payload: dict[str, Any], timeout: float) -> Iterator[Chunk]:
         assembly = _StreamAssembly()
@@ -247,16 +196,16 @@ class AnthropicProvider(Provider):
                 try:
                     data = event.json()
                 except ValueError as exc:
-                    raise _malformed("stream event", event.data, exc) from None
+                    raise self._malformed("stream event", event.data, exc) from None
                 if not isinstance(data, dict):
-                    raise _malformed("stream event", event.data, TypeError("not an object"))
+                    raise self._malformed("stream event", event.data, TypeError("not an object"))
                 kind = data.get("type") or event.event
                 if kind == "error":
                     raise _event_error(data)
                 try:
                     chunk = assembly.feed(kind, data)
                 except (KeyError, TypeError, AttributeError, ValueError) as exc:
-                    raise _malformed("stream event", event.data, exc) from None
+                    raise self._malformed("stream event", event.data, exc) from None
                 finished = finished or kind == "message_stop"
                 if chunk is not None:
                     yield chunk
@@ -342,27 +291,11 @@ def _usage(raw: Mapping[str, Any]) -> Usage:
     return Usage(sum(int(n or 0) for n in given), int(raw.get("output_tokens") or 0))
 
 
-def _finish(reason: Any, calls: tuple[ToolCall, ...]) -> str:
-    if reason is None:
-        return "tool_calls" if calls else "stop"
-    return _STOP.get(str(reason), str(reason))
-
-
 def _event_error(data: Mapping[str, Any]) -> ProviderError:
     error = data.get("error")
     kind = str(error.get("type") or "") if isinstance(error, dict) else ""
     status = _ERROR_STATUS.get(kind, 500)
-    return _http.error_for_event("anthropic", kind, status, json.dumps(data))
-
-
-def _malformed(what: str, data: Any, exc: Exception) -> MalformedResponse:
-    shown = data if isinstance(data, str) else repr(data)
-    return MalformedResponse(
-        f"anthropic sent a {what} of unexpected shape ({type(exc).__name__}: {exc}); "
-        f"it starts with {shown[:120]!r}",
-        provider="anthropic",
-        body=shown,
-    )
+    return error_for_event("anthropic", kind, status, json.dumps(data))
 
 
 class _StreamAssembly:
@@ -414,5 +347,8 @@ class _StreamAssembly:
                 self.started = _usage(usage)
         elif kind == "message_stop":
             usage = Usage(self.started.input_tokens, self.output_tokens)
-            return Chunk(usage=usage, finish_reason=_finish(self.stop_reason, tuple(self.calls)))
+            return Chunk(
+                usage=usage,
+                finish_reason=_http.finish_reason(self.stop_reason, tuple(self.calls), _STOP),
+            )
         return None  # ping, thinking blocks, and events added to the API later

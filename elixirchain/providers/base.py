@@ -20,13 +20,13 @@ import hashlib
 import ipaddress
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from urllib.parse import urlsplit
 
 from elixirchain.errors import NetworkForbidden, ProviderError
 from elixirchain.messages import Chunk, Request, Response, collect
 
-__all__ = ["FORBID_ENV", "Provider", "check_url", "network_forbidden"]
+__all__ = ["FORBID_ENV", "Provider", "check_url", "is_local_url", "network_forbidden"]
 
 FORBID_ENV = "ELIXIRCHAIN_FORBID_NETWORK"
 
@@ -36,7 +36,10 @@ def network_forbidden() -> bool:
     return os.environ.get(FORBID_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _is_loopback(host: str) -> bool:
+def is_local_url(url: str) -> bool:
+    """Whether ``url`` points at this machine: ``localhost`` or a loopback address.
+    Never blocks."""
+    host = urlsplit(url).hostname or ""  # lower-cased by urlsplit
     if host == "localhost":
         return True
     try:
@@ -52,8 +55,7 @@ def check_url(url: str) -> None:
     """
     if not network_forbidden():
         return
-    host = urlsplit(url).hostname or ""
-    if not _is_loopback(host):
+    if not is_local_url(url):
         raise NetworkForbidden(
             f"real network requests are forbidden ({FORBID_ENV} is set): refused {url!r}; "
             "point the provider at a local server (base_url=...) or unset the variable"
@@ -103,13 +105,7 @@ class Provider(ABC):
         connection. The default yields ``generate``'s answer as one chunk.
         """
         response = self.generate(request)
-        yield Chunk(
-            text=response.message.content,
-            tool_calls=response.message.tool_calls,
-            usage=response.usage,
-            finish_reason=response.finish_reason,
-            signature=response.message.signature,
-        )
+        yield from _response_chunks(response, [response.message.content])
 
     def embed(self, texts: list[str], *, model: str | None = None) -> list[list[float]]:
         """Embeds each text as a vector. Blocks until done.
@@ -135,3 +131,19 @@ class Provider(ABC):
     def collect(self, request: Request) -> Response:
         """``stream`` folded into one Response. Blocks like ``stream``."""
         return collect(self.stream(request), model=request.model)
+
+
+def _response_chunks(response: Response, texts: Sequence[str]) -> Iterator[Chunk]:
+    """``response`` as a stream whose text comes in the pieces ``texts`` (at least one):
+    a chunk per piece, the tool calls, usage, finish reason and signature on the last.
+    Never blocks."""
+    for text in texts[:-1]:
+        yield Chunk(text=text)
+    message = response.message
+    yield Chunk(
+        text=texts[-1],
+        tool_calls=message.tool_calls,
+        usage=response.usage,
+        finish_reason=response.finish_reason,
+        signature=message.signature,
+    )

@@ -31,7 +31,7 @@ from typing import Any
 
 from elixirchain.errors import ElixirChainError
 from elixirchain.messages import ASSISTANT, Chunk, Message, Request, Response, ToolCall
-from elixirchain.providers.base import Provider
+from elixirchain.providers.base import Provider, _response_chunks
 
 __all__ = ["FunctionProvider", "ScriptExhausted", "ScriptedProvider"]
 
@@ -251,18 +251,10 @@ class ScriptedProvider(_Double):
         ``generate``, before the first chunk.
         """
         response = self.generate(request)
-        message = response.message
-        text = message.content
+        text = response.message.content
         size = self.chunk_size or len(text) or 1
-        pieces = [text[i : i + size] for i in range(0, len(text), size)] or [""]
-        for piece in pieces[:-1]:
-            yield Chunk(text=piece)
-        yield Chunk(
-            text=pieces[-1],
-            tool_calls=message.tool_calls,
-            usage=response.usage,
-            finish_reason=response.finish_reason,
-            signature=message.signature,
+        yield from _response_chunks(
+            response, [text[i : i + size] for i in range(0, len(text), size)] or [""]
         )
 
 

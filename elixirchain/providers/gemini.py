@@ -4,7 +4,7 @@ Guarantees:
 
 - Only elixirchain's errors leave this module: the SDK's ``APIError``s, the HTTP
   client's transport errors and undecodable answers are translated (see
-  ``_translate``), with ``retryable`` and ``retry_after`` (from Gemini's
+  ``_gemini_errors``), with ``retryable`` and ``retry_after`` (from Gemini's
   ``RetryInfo.retryDelay`` detail, else a ``Retry-After`` header) set.
 - Nothing is retried, continued or run here: the SDK's retries, its automatic
   function calling and its automatic stream continuation are all off. Retrying is
@@ -46,8 +46,6 @@ The SDK is imported on first use, never when this module is imported.
 
 from __future__ import annotations
 
-import email.utils
-import json
 import os
 import re
 import time
@@ -61,9 +59,6 @@ from elixirchain.errors import (
     ConfigError,
     MalformedResponse,
     ProviderError,
-    ProviderTimeout,
-    ProviderUnavailable,
-    RateLimited,
     StreamInterrupted,
     unknown_option,
 )
@@ -77,6 +72,7 @@ from elixirchain.messages import (
     ToolCall,
     Usage,
 )
+from elixirchain.providers._gemini_errors import NAME, deadline_error, translate
 from elixirchain.providers.base import Provider, check_url
 
 __all__ = [
@@ -91,7 +87,6 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_MODEL = "gemini-2.5-flash"
 DEFAULT_EMBEDDING_MODEL = "gemini-embedding-001"
 API_VERSION = "v1beta"
-NAME = "gemini"
 
 # Request.options this adapter understands, and the GenerateContentConfig field each sets
 # (the thinking options go into a ThinkingConfig).
@@ -109,9 +104,6 @@ OPTIONS = (
 _THINKING_OPTIONS = ("include_thoughts", "thinking_budget")
 
 _SYNTHETIC_ID = re.compile(r"call_\d+")
-_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
-_ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
-_HTTP_PACKAGES = ("httpx", "httpx2", "httpcore", "httpcore2")
 
 
 def _sdk() -> tuple[ModuleType, ModuleType, ModuleType]:
@@ -315,7 +307,7 @@ class GeminiProvider(Provider):
                     yield chunk
                     delivered += 1
                 if time.monotonic() > deadline:
-                    self._past_deadline(request.timeout, delivered)
+                    raise deadline_error(request.timeout, delivered)
         finally:
             events.close()
         if usage is not None and not usage_sent:
@@ -514,145 +506,7 @@ class GeminiProvider(Provider):
 
     # -- errors
 
-    def _past_deadline(self, timeout: float, delivered: int) -> None:
-        message = f"the gemini stream did not finish within its timeout of {timeout:g} s"
-        if delivered:
-            raise StreamInterrupted(
-                f"{message}, after {delivered} chunk(s)", provider=NAME, retryable=False
-            )
-        raise ProviderTimeout(message, provider=NAME)
-
     def _translate(self, exc: Exception, timeout: float, *, streaming: bool) -> ProviderError:
-        """The elixirchain error for an exception raised inside an SDK call.
-
-        Only SDK calls run inside the ``try`` blocks that call this, so every exception
-        it sees comes from the SDK or its HTTP stack; none is let through.
-        """
-        if isinstance(exc, ProviderError):
-            return exc
+        """The elixirchain error for an exception raised inside an SDK call."""
         _, _, errors = _sdk()
-        if isinstance(exc, errors.APIError):
-            return _api_error(exc)
-        if isinstance(exc, (json.JSONDecodeError, errors.UnknownApiResponseError)) or (
-            type(exc).__name__ == "ValidationError" and type(exc).__module__.startswith("pydantic")
-        ):
-            body = exc.doc if isinstance(exc, json.JSONDecodeError) else str(exc)
-            return MalformedResponse(
-                f"gemini's answer could not be decoded: {exc}", provider=NAME, body=body
-            )
-        kind = _transport_kind(exc)
-        if kind == "timeout":
-            return ProviderTimeout(
-                f"gemini did not answer within the timeout of {timeout:g} s", provider=NAME
-            )
-        if kind == "connect":
-            return ProviderUnavailable(
-                f"could not connect to gemini at {self.base_url}: {exc}", provider=NAME
-            )
-        if kind == "broken" and streaming:
-            return StreamInterrupted(
-                f"the gemini stream broke off before its first chunk: {exc}",
-                provider=NAME,
-                retryable=True,
-            )
-        if kind is not None:
-            return ProviderUnavailable(f"the connection to gemini failed: {exc}", provider=NAME)
-        if isinstance(exc, (ValueError, TypeError)):
-            return BadRequest(f"the google-genai SDK refused the request: {exc}", provider=NAME)
-        return ProviderError(f"the google-genai SDK failed: {exc!r}", provider=NAME)
-
-
-def _transport_kind(exc: BaseException) -> str | None:
-    """ "timeout", "connect", "broken" or "other" for a transport error, else None.
-
-    The SDK runs on httpx or on its fork httpx2, whose exception classes share names,
-    so they are told apart by name.
-    """
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if type(exc).__module__.split(".")[0] in _HTTP_PACKAGES:
-        if "TimeoutException" in names:
-            return "timeout"
-        if "ConnectError" in names:
-            return "connect"
-        if names & {"RemoteProtocolError", "ReadError", "WriteError", "NetworkError"}:
-            return "broken"
-        return "other"
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connect"
-    if isinstance(exc, OSError):
-        return "broken"
-    return None
-
-
-def _api_error(exc: Any) -> ProviderError:
-    """Gemini's error answer (``google.genai.errors.APIError``) as an elixirchain error."""
-    code = int(exc.code) if isinstance(exc.code, int) else None
-    details = exc.details
-    body = json.dumps(details, default=str) if details is not None else None
-    message = f"gemini answered {code} {exc.status or ''}".rstrip() + f": {exc.message or ''}"
-    fields: dict[str, Any] = {"provider": NAME, "status": code, "body": body}
-    if code == 429:
-        return RateLimited(message, retry_after=_retry_after(exc), **fields)
-    if code in (401, 403) or _reason(details) == "API_KEY_INVALID":
-        return AuthenticationError(message, **fields)
-    if code == 408:
-        return ProviderTimeout(message, **fields)
-    if code is not None and 400 <= code < 500:
-        return BadRequest(message, **fields)
-    if code is not None and 500 <= code < 600:
-        return ProviderUnavailable(message, retry_after=_retry_after(exc), **fields)
-    return ProviderError(message, **fields)
-
-
-def _error_details(details: Any) -> list[Mapping[str, Any]]:
-    error = details.get("error", details) if isinstance(details, Mapping) else None
-    found = error.get("details") if isinstance(error, Mapping) else None
-    return [d for d in found if isinstance(d, Mapping)] if isinstance(found, list) else []
-
-
-def _reason(details: Any) -> str | None:
-    for detail in _error_details(details):
-        if detail.get("@type") == _ERROR_INFO:
-            return str(detail.get("reason"))
-    return None
-
-
-def _retry_after(exc: Any) -> float | None:
-    """Seconds from ``RetryInfo.retryDelay`` ("17s", "1.5s"), else ``Retry-After``."""
-    for detail in _error_details(exc.details):
-        if detail.get("@type") == _RETRY_INFO:
-            delay = _duration(detail.get("retryDelay"))
-            if delay is not None:
-                return delay
-    headers = getattr(exc.response, "headers", None)
-    header = headers.get("retry-after") if headers is not None else None
-    return _retry_after_header(header) if isinstance(header, str) else None
-
-
-def _duration(value: Any) -> float | None:
-    """A protobuf Duration as JSON ("17s", "0.500s") or as {"seconds", "nanos"}."""
-    if isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)s\s*", value)
-        return float(match[1]) if match else None
-    if isinstance(value, Mapping):
-        try:
-            return float(value.get("seconds", 0)) + float(value.get("nanos", 0)) / 1e9
-        except (TypeError, ValueError):
-            return None
-    return None
-
-
-def _retry_after_header(value: str) -> float | None:
-    """``Retry-After`` as seconds: a number, or an HTTP date (seconds from now)."""
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+        return translate(exc, errors, timeout=timeout, base_url=self.base_url, streaming=streaming)

@@ -65,7 +65,7 @@ from elixirchain.messages import (
     ToolResult,
     Usage,
 )
-from elixirchain.providers.base import Provider
+from elixirchain.providers.base import Provider, _response_chunks
 
 __all__ = ["EMBED_DIMENSIONS", "LONG_SENTENCES", "MAX_REPEAT_WORDS", "LocalProvider"]
 
@@ -170,23 +170,13 @@ class LocalProvider(Provider):
         if self.delay:
             _wait(self.delay, deadline, request.timeout)
         response = self.answer(request)
-        message = response.message
-        pieces = _PIECE.findall(message.content)
+        pieces = _PIECE.findall(response.message.content)
         size = self.words_per_chunk
         groups = ["".join(pieces[i : i + size]) for i in range(0, len(pieces), size)] or [""]
-        last = len(groups) - 1
-        for index, text in enumerate(groups):
+        for index, chunk in enumerate(_response_chunks(response, groups)):
             if index and self.chunk_delay:
                 _wait(self.chunk_delay, deadline, request.timeout)
-            if index < last:
-                yield Chunk(text=text)
-            else:
-                yield Chunk(
-                    text=text,
-                    tool_calls=message.tool_calls,
-                    usage=response.usage,
-                    finish_reason=response.finish_reason,
-                )
+            yield chunk
 
     def embed(self, texts: list[str], *, model: str | None = None) -> list[list[float]]:
         """Bag-of-words hashing vectors of ``texts``: 64 floats each, L2-normalised.

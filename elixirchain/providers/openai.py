@@ -37,19 +37,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from elixirchain.errors import (
-    AuthenticationError,
-    BadRequest,
-    ConfigError,
-    MalformedResponse,
-    ProviderError,
-    StreamInterrupted,
-)
+from elixirchain.errors import BadRequest, MalformedResponse, ProviderError, StreamInterrupted
 from elixirchain.messages import (
     ASSISTANT,
     TOOL,
@@ -62,8 +54,8 @@ from elixirchain.messages import (
     Usage,
 )
 from elixirchain.providers import _http
-from elixirchain.providers._http import INVALID_JSON_KEY
-from elixirchain.providers.base import Provider, check_url
+from elixirchain.providers._http import INVALID_JSON_KEY, HttpProvider
+from elixirchain.providers._http_errors import error_for_event
 
 __all__ = ["DEFAULT_BASE_URL", "INVALID_JSON_KEY", "OpenAIProvider"]
 
@@ -96,7 +88,7 @@ _ERROR_STATUS = {
 _AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/mpeg": "mp3", "audio/mp3": "mp3"}
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(HttpProvider):
     """Chat Completions (``/chat/completions``) and ``/embeddings`` of an OpenAI-compatible
     server.
 
@@ -115,6 +107,7 @@ class OpenAIProvider(Provider):
     """
 
     name = "openai"
+    chat_path = "/chat/completions"
     default_embedding_model = "text-embedding-3-small"
 
     def __init__(
@@ -127,36 +120,23 @@ class OpenAIProvider(Provider):
         organization: str | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> None:
-        url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        self.base_url = _http.check_base_url(self.name, url)
-        self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
-        if self.api_key is None and not _http.is_local_url(self.base_url):
-            raise AuthenticationError(
-                f"openai needs an API key for {self.base_url}: pass api_key=... or set "
-                "OPENAI_API_KEY (a server on this machine, such as Ollama, vLLM or "
-                "llama.cpp, needs none)",
-                provider=self.name,
-            )
-        if not isinstance(model, str):
-            raise ConfigError(f"openai model must be a str; got {model!r}")
-        _http.check_timeout(self.name, timeout)
-        self.model = self.default_model = model
-        self.timeout = float(timeout)
+        self._configure(
+            base_url=base_url,
+            api_key=api_key,
+            model=model,
+            default_url=DEFAULT_BASE_URL,
+            url_env="OPENAI_BASE_URL",
+            key_env="OPENAI_API_KEY",
+            keyless_note=" (a server on this machine, such as Ollama, vLLM or llama.cpp, "
+            "needs none)",
+        )
         headers: dict[str, str] = {}
         if self.api_key is not None:
             headers["Authorization"] = f"Bearer {self.api_key}"
         if organization:
             headers["OpenAI-Organization"] = organization
         headers.update(extra_headers or {})
-        self._http = _http.HttpClient(lambda: self.name, headers)
-
-    def api_key_for_gate(self) -> str | None:
-        """The key; for a keyless local server, its URL (each server its own gate)."""
-        return self.api_key or self.base_url
-
-    def close(self) -> None:
-        """Closes the kept-alive connections. Never blocks."""
-        self._http.close()
+        self._connect(timeout, headers)
 
     # -- requests --
 
@@ -189,38 +169,7 @@ class OpenAIProvider(Provider):
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
-        clash = sorted(set(request.options) & set(body))
-        if clash:
-            raise ConfigError(
-                f"{self.name} request options may not override {', '.join(map(repr, clash))}: "
-                "the adapter sets them from the Request's own fields"
-            )
-        body.update(request.options)
-        return body
-
-    def generate(self, request: Request) -> Response:
-        """Sends ``request`` to ``/chat/completions`` and returns the answer.
-
-        Blocks until the answer arrived, the timeout passed (``ProviderTimeout``) or
-        the call failed (another ``ProviderError``).
-        """
-        payload = self.payload(request)
-        data = self._http.post_json(
-            f"{self.base_url}/chat/completions", payload, timeout=self._timeout(request)
-        )
-        return self._response(data, payload["model"])
-
-    def stream(self, request: Request) -> Iterator[Chunk]:
-        """Sends ``request`` with ``"stream": true`` and yields the answer as it arrives.
-
-        The request is checked (and refused) at once; it is sent at the first
-        ``next()``. Blocks while waiting for each chunk; closing the iterator closes the
-        connection. An error after the first chunk is not retryable.
-        """
-        payload = self.payload(request, stream=True)
-        url = f"{self.base_url}/chat/completions"
-        check_url(url)
-        return _http.guard_stream(self._stream(url, payload, self._timeout(request)))
+        return self._with_options(body, request)
 
     def embed(self, texts: list[str], *, model: str | None = None) -> list[list[float]]:
         """Embeds each text with ``/embeddings`` (default model
@@ -252,9 +201,6 @@ class OpenAIProvider(Provider):
 
     # -- internals --
 
-    def _timeout(self, request: Request) -> float:
-        return min(float(request.timeout), self.timeout)
-
     def _response(self, data: Any, model: str) -> Response:
         if isinstance(data, dict) and "choices" not in data and data.get("error"):
             raise _event_error(data, self.name)
@@ -272,7 +218,7 @@ class OpenAIProvider(Provider):
         return Response(
             Message.assistant(text, calls),
             usage,
-            _finish(reason, calls),
+            _http.finish_reason(reason, calls, _FINISH),
             str(data.get("model") or model),
         )
 
@@ -308,15 +254,6 @@ class OpenAIProvider(Provider):
                 provider=self.name,
             )
         yield assembly.last_chunk()  # a server that omits [DONE] after finishing
-
-    def _malformed(self, what: str, data: Any, exc: Exception) -> MalformedResponse:
-        shown = data if isinstance(data, str) else repr(data)
-        return MalformedResponse(
-            f"{self.name} sent a {what} of unexpected shape ({type(exc).__name__}: {exc}); "
-            f"it starts with {shown[:120]!r}",
-            provider=self.name,
-            body=shown,
-        )
 
 
 # --- requests: vendor-neutral → OpenAI ------------------------------------------
@@ -413,12 +350,6 @@ def _usage(raw: Any) -> Usage:
     return Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0))
 
 
-def _finish(reason: Any, calls: tuple[ToolCall, ...]) -> str:
-    if reason is None:
-        return "tool_calls" if calls else "stop"
-    return _FINISH.get(str(reason), str(reason))
-
-
 def _event_error(data: Mapping[str, Any], provider: str) -> ProviderError:
     error = data.get("error")
     kind = ""
@@ -427,7 +358,7 @@ def _event_error(data: Mapping[str, Any], provider: str) -> ProviderError:
         if kind not in _ERROR_STATUS:
             kind = str(error.get("type") or kind)
     status = _ERROR_STATUS.get(kind, 500)
-    return _http.error_for_event(provider, kind, status, json.dumps(data))
+    return error_for_event(provider, kind, status, json.dumps(data))
 
 
 class _StreamAssembly:
@@ -484,5 +415,5 @@ class _StreamAssembly:
         return Chunk(
             tool_calls=calls,
             usage=self.usage if self.usage is not None else Usage(),
-            finish_reason=_finish(self.finish, calls),
+            finish_reason=_http.finish_reason(self.finish, calls, _FINISH),
         )

@@ -1,1 +1,2 @@
-"""Local HTTP servers that speak each LLM vendor's real wire format, for the provider tests."""
+"""Local HTTP servers that speak each LLM vendor's real wire format, and the requests the
+provider tests send them."""

@@ -13,8 +13,9 @@ an event stream that breaks off (the socket is closed in the middle of the chunk
 a hung server that never answers, and a body that is not JSON. An action with nothing
 queued answers 500 with a body that says so, so a missing script fails loudly.
 
-The server runs on 127.0.0.1, on a free port, in a thread (a greenlet under gevent's
-monkey patching, which the test suite applies).
+It is a ``FakeServer`` (``tests/fakes/http_base.py``): it runs on 127.0.0.1, on a free
+port, in a thread (a greenlet under gevent's monkey patching, which the test suite
+applies), and each reply becomes that server's ``Canned`` reply.
 
     server = FakeGeminiServer().start()
     server.add("generateContent", json_reply(text_response("Hello")))
@@ -28,15 +29,13 @@ from __future__ import annotations
 import base64
 import json
 import re
-import socket
-import threading
-import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.http_base import Canned, FakeServer
 
 __all__ = [
     "ACTIONS",
@@ -71,10 +70,6 @@ _STATUS_NAMES = {
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
-
-# How long a hung reply or a held reply waits at most, so a forgotten stop() cannot
-# keep a handler alive for ever.
-_MAX_WAIT = 60.0
 
 
 # --- canned bodies, as the real API sends them ---------------------------------------
@@ -179,6 +174,11 @@ class JsonReply:
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=dict)
 
+    def canned(self) -> Canned:
+        data = self.body if isinstance(self.body, bytes) else json.dumps(self.body).encode()
+        headers = {"Content-Type": "application/json; charset=UTF-8", **self.headers}
+        return Canned(status=self.status, headers=headers, body=data)
+
 
 @dataclass(frozen=True)
 class StreamReply:
@@ -188,12 +188,27 @@ class StreamReply:
 
     events: Sequence[Any]
     break_after: int | None = None
-    delay: float = 0.0  # seconds between events (a slow model)
+    delay: float = 0.0  # seconds before each event (a slow model)
+
+    def canned(self) -> Canned:
+        frames = [
+            f"data: {e if isinstance(e, str) else json.dumps(e)}\r\n\r\n".encode()
+            for e in self.events
+        ]
+        return Canned(
+            headers={"Content-Type": "text/event-stream"},
+            events=frames,
+            break_after=self.break_after,
+            event_delay=self.delay,
+        )
 
 
 @dataclass(frozen=True)
 class Hang:
     """Never answer (until the server stops)."""
+
+    def canned(self) -> Canned:
+        return Canned(hang=True)
 
 
 def json_reply(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> JsonReply:
@@ -308,158 +323,24 @@ class RecordedRequest:
 # --- the server ----------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: FakeGeminiServer
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-    timeout = 30.0  # an idle keep-alive connection ends after this
-
-    def log_message(self, format: str, *args: Any) -> None:  # silence the default stderr log
-        return
-
-    def do_GET(self) -> None:
-        self._send_json(404, error_body(404, f"Method not found: GET {self.path}"), {})
-
-    def do_POST(self) -> None:
-        fake = self.server.fake
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        split = urlsplit(self.path)
-        match = _PATH.match(split.path)
-        recorded = RecordedRequest(
-            method="POST",
-            path=split.path,
-            query={k: v[-1] for k, v in parse_qs(split.query).items()},
-            headers={k.lower(): v for k, v in self.headers.items()},
-            raw_body=raw,
-            body=body,
-            version=match["version"] if match else None,
-            model=match["model"] if match else None,
-            action=match["action"] if match else None,
-        )
-        fake._record(recorded)
-        if match is None or match["action"] not in ACTIONS:
-            self._send_json(404, error_body(404, f"Method not found: {split.path}"), {})
-            return
-        reply = fake._next_reply(match["action"])
-        fake._wait_until_released()
-        if isinstance(reply, Hang):
-            fake._stopping.wait(_MAX_WAIT)
-            self.close_connection = True
-        elif isinstance(reply, StreamReply):
-            self._send_stream(reply)
-        else:
-            self._send_json(reply.status, reply.body, reply.headers)
-
-    def _send_json(self, status: int, body: Any, headers: Mapping[str, str]) -> None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _send_stream(self, reply: StreamReply) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        for count, event in enumerate(reply.events):
-            if reply.break_after is not None and count >= reply.break_after:
-                self._break_connection()
-                return
-            if count and reply.delay:
-                time.sleep(reply.delay)  # cooperative under gevent's patching
-            text = event if isinstance(event, str) else json.dumps(event)
-            self._write_chunk(f"data: {text}\r\n\r\n".encode())
-        if reply.break_after is not None:
-            self._break_connection()
-            return
-        self.wfile.write(b"0\r\n\r\n")
-
-    def _write_chunk(self, data: bytes) -> None:
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-
-    def _break_connection(self) -> None:
-        """Close the socket in the middle of the chunked body, as a dropped link does."""
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-
-class FakeGeminiServer:
+class FakeGeminiServer(FakeServer):
     """The scripted Gemini server. Use ``start()``/``stop()`` or ``with``.
 
     Attributes:
-        requests: every request received, in order.
+        requests: every request received, in order (this module's ``RecordedRequest``).
     """
 
     def __init__(self) -> None:
-        self.requests: list[RecordedRequest] = []
-        self._replies: dict[str, deque[JsonReply | StreamReply | Hang]] = {
+        super().__init__()
+        self._queues: dict[str, deque[JsonReply | StreamReply | Hang]] = {
             a: deque() for a in ACTIONS
         }
-        self._lock = threading.Lock()
-        self._arrived = threading.Condition(self._lock)
-        self._hold_until: int | None = None
-        self._stopping = threading.Event()
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- life cycle
-
-    def start(self) -> FakeGeminiServer:
-        """Binds 127.0.0.1 on a free port and serves in a thread. Never blocks."""
-        httpd = _Server(("127.0.0.1", 0), _Handler)
-        httpd.fake = self
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Releases hung and held replies, stops serving and closes the socket.
-
-        Blocks until the serving thread ended.
-        """
-        self._stopping.set()
-        with self._lock:
-            self._arrived.notify_all()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(5.0)
-
-    def __enter__(self) -> FakeGeminiServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._httpd is not None, "the server is not started"
-        return int(self._httpd.server_address[1])
+        self._peers = 0
 
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>`` (the SDK appends ``/v1beta/models/...``)."""
-        return f"http://127.0.0.1:{self.port}"
+        return self.url
 
     # -- scripting
 
@@ -467,38 +348,46 @@ class FakeGeminiServer:
         """Queues ``reply`` for the next request of ``action``. Never blocks."""
         if action not in ACTIONS:
             raise ValueError(f"action must be one of {ACTIONS}, got {action!r}")
-        with self._lock:
-            self._replies[action].append(reply)
+        with self._changed:
+            self._queues[action].append(reply)
 
     def hold_replies_until(self, count: int) -> None:
-        """Holds every reply until ``count`` requests have arrived in all (a barrier that
-        proves requests were in flight at the same time). Never blocks."""
-        with self._lock:
-            self._hold_until = count
+        """Holds every reply until ``count`` requests are in flight together (a barrier
+        that proves requests were in flight at the same time). Never blocks."""
+        with self._changed:
+            self._peers = count
 
-    def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
-        """Blocks until ``count`` requests arrived or ``timeout`` passed; True if they did."""
-        with self._lock:
-            return self._arrived.wait_for(lambda: len(self.requests) >= count, timeout)
+    # -- called by the handlers
 
-    # -- used by the handler
+    def _recorded(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> RecordedRequest:
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        split = urlsplit(path)
+        match = _PATH.match(split.path)
+        return RecordedRequest(
+            method=method,
+            path=split.path,
+            query={k: v[-1] for k, v in parse_qs(split.query).items()},
+            headers=headers,
+            raw_body=body,
+            body=parsed,
+            version=match["version"] if match else None,
+            model=match["model"] if match else None,
+            action=match["action"] if match else None,
+        )
 
-    def _record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self.requests.append(request)
-            self._arrived.notify_all()
-
-    def _next_reply(self, action: str) -> JsonReply | StreamReply | Hang:
-        with self._lock:
-            queue = self._replies[action]
-            if queue:
-                return queue.popleft()
-        return error_reply(500, f"fake Gemini server: no reply queued for {action}")
-
-    def _wait_until_released(self) -> None:
-        with self._lock:
-            hold = self._hold_until
-            if hold is not None:
-                self._arrived.wait_for(
-                    lambda: len(self.requests) >= hold or self._stopping.is_set(), _MAX_WAIT
-                )
+    def _next_reply(self, request: RecordedRequest) -> Canned:
+        if request.method != "POST" or request.action not in ACTIONS:
+            message = f"Method not found: {request.method} {request.path}"
+            return JsonReply(error_body(404, message), 404).canned()
+        queue = self._queues[request.action]
+        if not queue:
+            message = f"fake Gemini server: no reply queued for {request.action}"
+            return error_reply(500, message).canned()
+        canned = queue.popleft().canned()
+        canned.peers = self._peers
+        return canned

@@ -48,7 +48,8 @@ class Canned:
         headers: extra response headers.
         body: the body of a plain reply.
         events: SSE frames: the reply is then an event stream sent in chunks.
-        break_after: with ``events``, close the socket after sending this many.
+        break_after: with ``events``, close the socket after sending this many (the
+            body never ends, even when that is all of them).
         event_delay: seconds to wait before each event.
         delay: seconds to wait before answering.
         hang: never answer (until the server stops).
@@ -113,7 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         fake = self.server.fake
-        reply = fake._arrived(RecordedRequest(self.command, self.path, headers, body))
+        reply = fake._arrived(fake._recorded(self.command, self.path, headers, body))
         try:
             self._send(reply)
         finally:
@@ -144,6 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.event_delay and fake.stopping.wait(reply.event_delay):
                 return self._abort()
             self.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
+        if reply.break_after is not None:
+            return self._abort()  # all sent, but the body never ends
         self.wfile.write(b"0\r\n\r\n")
         return None
 
@@ -265,16 +268,25 @@ class FakeServer:
         assert self.requests, "no request reached the fake server"
         return self.requests[-1]
 
-    # -- called by the handlers --
+    # -- called by the handlers; a vendor's fake may override the first two --
 
-    def _arrived(self, request: RecordedRequest) -> Canned:
+    def _recorded(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Any:
+        """What ``requests`` keeps of a request."""
+        return RecordedRequest(method, path, headers, body)
+
+    def _next_reply(self, request: Any) -> Canned | None:
+        """The reply to ``request``, None when none is queued. Called under the lock."""
+        return self.replies.popleft() if self.replies else None
+
+    def _arrived(self, request: Any) -> Canned:
         with self._changed:
             self.requests.append(request)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             self._changed.notify_all()
-            if self.replies:
-                return self.replies.popleft()
+            reply = self._next_reply(request)
+            if reply is not None:
+                return reply
             self.unexpected += 1
         message = f"fake server has no reply queued for {request.method} {request.path}"
         return Canned.json({"error": {"message": message, "type": "fake_error"}}, 500)
