@@ -57,6 +57,7 @@ from beamlike import receive, self_pid, send  # noqa: E402
 from beamlike.dist import spawn as remote_spawn  # noqa: E402
 from beamlike.dist import start_peer  # noqa: E402
 from bench import dist_support  # noqa: E402
+from bench._harness import ratio, render_table  # noqa: E402
 
 PYTHON = sys.executable
 COOKIE = "bench-dist-cookie"
@@ -384,18 +385,6 @@ def fmt(v: float | None) -> str:
     return f"{v:.2f}"
 
 
-def render(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i < 2 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *map(line, rows)])
-
-
 def kill_all(children: list[Any]) -> None:
     for child in children:
         try:
@@ -516,9 +505,6 @@ def main(argv: list[str] | None = None) -> int:
     pp = {k: med(v) for k, v in samples["pingpong"].items()}
     tp = {k: med(v) for k, v in samples["throughput"].items()}
 
-    def ratio(a: float | None, b: float | None) -> float | None:
-        return a / b if a is not None and b else None
-
     def verdict(value: float | None, goal: float, higher: bool) -> str:
         if value is None:
             return "n/a"
@@ -584,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
 
-    print(render(headers, rows))
+    print(render_table(headers, rows, markdown=False))
     print()
     print(
         f"medians of {repeat} repetitions (cpu: {cpu_repeat}); 2 OS processes on "

@@ -1,6 +1,6 @@
 """Functions that the peers of ``bench/dist.py`` run by name.
 
-Beamlike peers (``beamlike.dist.start_peer``) run ``echo``, ``sink`` and ``cpu_task``
+Beamlike peers (``beamlike.dist.start_peer``) run ``echo``, ``sink`` and ``cpu_worker``
 as ``"bench.dist_support:NAME"``; the raw zmq.green peer is ``raw_peer``, run in a
 child Python with ``python -c``. The child's ``PYTHONPATH`` holds the repository root.
 """
@@ -40,11 +40,6 @@ def work(iterations: int) -> int:
     for i in range(iterations):
         x = (x * 1103515245 + 12345 + i) & 0x7FFFFFFF
     return x
-
-
-def cpu_task(report_to: Any, index: int, iterations: int) -> None:
-    """Run ``work(iterations)`` and send ``("done", index, result)`` to ``report_to``."""
-    send(report_to, ("done", index, work(iterations)))
 
 
 def cpu_worker(report_to: Any) -> None:

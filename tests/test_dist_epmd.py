@@ -31,15 +31,10 @@ from beamlike.dist.epmd import (
     StaticResolver,
 )
 from beamlike.errors import BadArgument, BadArgumentType
+from tests.dist_support.cluster import free_port
 
 ALPHA = "alpha@127.0.0.1"
 BETA = "beta@127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def poll_until(predicate: Callable[[], Any], timeout: float = 2.0) -> Any:

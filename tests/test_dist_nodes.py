@@ -3,20 +3,16 @@
 Every test starts a distributed node in the test process (``alpha``, net_ticktime 1 s)
 and peer nodes as child processes (``beamlike.dist.start_peer``), all on 127.0.0.1 and
 found through a port-mapper daemon started for this module on a free port. Peers run
-functions of ``tests/dist_support/funcs.py`` by name. Fixtures kill every child at the
-end. Waits are receives with timeouts; the few polls have deadlines.
+functions of ``tests/dist_support/funcs.py`` by name. Fixtures (in
+``tests/dist_support/cluster.py``) kill every child at the end. Waits are receives with
+timeouts; the few polls have deadlines.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -40,97 +36,30 @@ from beamlike import (
     spawn,
 )
 from beamlike import node as bnode
-from beamlike.dist import DistError, Peer, codec, start_peer
+from beamlike.dist import DistError, Peer, codec
 from beamlike.dist import spawn as remote_spawn
 from beamlike.dist.connection import INITIATOR, RESPONDER, UP, Conn, encode_batch, pack_body
 from beamlike.dist.epmd import lookup
 from beamlike.dist.net import DistNode, read_cookie
 from beamlike.gen_server import CallError
 from beamlike.timer import sleep
-
-ROOT = Path(__file__).resolve().parents[1]
-COOKIE = "test-cookie-4711"
-FUNCS = "tests.dist_support.funcs"
-PEER_ENV = {"PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
-_names = count(1)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{os.getpid()}x{next(_names)}@127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-# -- fixtures ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module", autouse=True)
-def epmd_daemon() -> Iterator[int]:
-    """A port-mapper daemon for this module; nodes find it through the environment."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "beamlike.dist.epmd", "--port", str(port)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert b"listening" in line, line
-    previous = os.environ.get("BEAMLIKE_EPMD_PORT")
-    os.environ["BEAMLIKE_EPMD_PORT"] = str(port)
-    try:
-        yield port
-    finally:
-        if previous is None:
-            del os.environ["BEAMLIKE_EPMD_PORT"]
-        else:
-            os.environ["BEAMLIKE_EPMD_PORT"] = previous
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
-
-
-@pytest.fixture
-def peers() -> Iterator[Callable[..., Peer]]:
-    """Start peers (``make(prefix, **start_peer_args)``); all are killed after the test."""
-    started: list[Peer] = []
-
-    def make(prefix: str = "peer", **kwargs: Any) -> Peer:
-        kwargs.setdefault("cookie", COOKIE)
-        kwargs.setdefault("net_ticktime", 1.0)
-        kwargs.setdefault("env", PEER_ENV)
-        name = kwargs.pop("name", None) or unique(prefix)
-        peer = start_peer(name, **kwargs)
-        started.append(peer)
-        return peer
-
-    try:
-        yield make
-    finally:
-        for peer in started:
-            peer.kill()
-            assert not peer.is_alive()
+from tests.dist_support.cluster import (  # noqa: F401
+    COOKIE,
+    FUNCS,
+    PEER_ENV,
+    alpha_fixture,
+    epmd_fixture,
+    free_port,
+    peers_fixture,
+    unique,
+    wait_until,
+)
 
 
 def start_alpha(**kwargs: Any) -> Node:
     kwargs.setdefault("cookie", COOKIE)
     kwargs.setdefault("net_ticktime", 1.0)
     return bnode.start(unique("alpha"), **kwargs)
-
-
-@pytest.fixture
-def alpha(node: Node) -> Iterator[Node]:
-    """This test process as the distributed node ``alpha...@127.0.0.1``."""
-    distributed = start_alpha()
-    try:
-        yield distributed
-    finally:
-        bnode.stop(distributed)
 
 
 def dist_of(node: Node) -> DistNode:
@@ -145,13 +74,6 @@ def remote_echo(peer: Peer, name: str | None = None) -> Any:
 def round_trip(dest: Any, term: Any, timeout: float = 5.0) -> None:
     send(dest, (self_pid(), term))
     assert receive(("echo", term), timeout=timeout) == ("echo", term)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        sleep(0.01)
 
 
 # -- sending ------------------------------------------------------------------------------
@@ -665,7 +587,7 @@ def test_start_refuses_a_name_that_is_taken(alpha: Node) -> None:
 
 
 def test_short_names_get_the_loopback_host(node: Node) -> None:
-    here = bnode.start(f"short{os.getpid()}x{next(_names)}", cookie=COOKIE)
+    here = bnode.start(unique("short").partition("@")[0], cookie=COOKIE)
     try:
         assert here.name.endswith("@127.0.0.1")
         assert bnode.name() == here.name

@@ -19,6 +19,7 @@ from beamlike import node as bnode
 from beamlike.dist import DistNode, RpcError, RpcException, RpcTimeout, codec, rpc
 from tests.dist_support.cluster import (  # noqa: F401
     COOKIE,
+    FUNCS,
     PEER_ENV,
     SERVICES,
     alpha_fixture,
@@ -28,8 +29,6 @@ from tests.dist_support.cluster import (  # noqa: F401
     unique,
     wait_until,
 )
-
-FUNCS = "tests.dist_support.funcs"
 
 NOBODY = "nobody@127.0.0.1"
 

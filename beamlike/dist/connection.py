@@ -50,6 +50,7 @@ from beamlike._core.ids import Pid, Ref
 from beamlike._core.mailbox import receive_matching
 from beamlike._core.process import WAITING, block, wake
 from beamlike._core.signals import deliver, raise_pending_exit
+from beamlike.dist.names import bracket
 from beamlike.dist.sockets import Readiness, send_message
 from beamlike.dist.wire import (
     MAX_BATCH_BYTES,
@@ -263,7 +264,7 @@ def writer_main(dist: DistNode, conn: Conn) -> None:
                     )
                     return
                 log.debug("connecting to %s at %s:%s", conn.peer, found[0], found[1])
-                dist.open_dealer(conn, f"tcp://{_host(found[0])}:{found[1]}")
+                dist.open_dealer(conn, f"tcp://{bracket(found[0])}:{found[1]}")
                 dist.send_hello(conn)
         _pump(dist, conn)
     except ProcessExit:
@@ -272,10 +273,6 @@ def writer_main(dist: DistNode, conn: Conn) -> None:
         if conn.state is not DOWN:
             log.exception("the writer of the connection to %s failed", conn.peer)
             dist.teardown(conn, "connection_closed", f"writer failed: {exc!r}")
-
-
-def _host(host: str) -> str:
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def _pump(dist: DistNode, conn: Conn) -> None:

@@ -586,20 +586,33 @@ def _connect(
         delay = min(delay * 2, 0.1)
 
 
-def _request(
-    request: dict[str, Any], host: str, epmd_port: int | None, timeout: float | None
-) -> Any:
-    """One request on a connection of its own."""
-    port = _epmd_port(epmd_port)
+def _ask(
+    request: dict[str, Any], host: str, port: int, timeout: float | None, start: bool
+) -> tuple[socket.socket, Any]:
+    """Connect (starting a daemon if ``start``) and send one request: the connection, still
+    open, and the answer."""
     timeout = _check_timeout(timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        with _connect(host, port, deadline, False, timeout) as sock:
-            return _exchange(sock, request, deadline)
+        sock = _connect(host, port, deadline, start, timeout)
+        try:
+            return sock, _exchange(sock, request, deadline)
+        except BaseException:
+            sock.close()
+            raise
     except TimeoutError:
         raise EpmdError(f"epmd at {host}:{port} did not answer within {timeout} s") from None
     except OSError as exc:
         raise EpmdError(f"cannot reach epmd at {host}:{port}: {exc}") from exc
+
+
+def _request(
+    request: dict[str, Any], host: str, epmd_port: int | None, timeout: float | None
+) -> Any:
+    """One request on a connection of its own."""
+    sock, reply = _ask(request, host, _epmd_port(epmd_port), timeout, False)
+    sock.close()
+    return reply
 
 
 class Registration:
@@ -693,20 +706,8 @@ def register(
     if not _is_creation(creation):
         raise BadArgument(f"creation must be an int from 0 to {MAX_CREATION}; got {creation!r}")
     epmd = _epmd_port(epmd_port)
-    timeout = _check_timeout(timeout)
-    deadline = None if timeout is None else time.monotonic() + timeout
     request = {"op": "register", "name": name, "port": port, "creation": creation}
-    try:
-        sock = _connect(host, epmd, deadline, start, timeout)
-        try:
-            reply = _exchange(sock, request, deadline)
-        except BaseException:
-            sock.close()
-            raise
-    except TimeoutError:
-        raise EpmdError(f"epmd at {host}:{epmd} did not answer within {timeout} s") from None
-    except OSError as exc:
-        raise EpmdError(f"cannot reach epmd at {host}:{epmd}: {exc}") from exc
+    sock, reply = _ask(request, host, epmd, timeout, start)
     if not reply["ok"]:
         sock.close()
         if reply.get("error") == "taken":

@@ -77,14 +77,13 @@ from typing import Any
 
 from beamlike._core.ids import Pid, Ref
 from beamlike._core.node import Node, current_node
-from beamlike.dist import codec
-from beamlike.dist.connection import UP
 from beamlike.dist.errors import DistError
 from beamlike.dist.names import function_name
+from beamlike.dist.service import ClusterServer, check_term
 from beamlike.errors import BadArgumentType, NoProcError
-from beamlike.gen_server import Call, CallError, From, call, reply
-from beamlike.messages import Down, NodeDown, NodeUp
-from beamlike.process import demonitor, exit, monitor, receive, resolve_function, self_pid
+from beamlike.gen_server import CallError, From, call, reply
+from beamlike.messages import Down
+from beamlike.process import demonitor, exit, monitor, resolve_function
 from beamlike.process import send as send_message
 from beamlike.timer import sleep
 
@@ -155,29 +154,23 @@ def start_server(node: Node) -> Pid:
     Never blocks: its name is registered at once and messages wait for it.
     """
     table = _Table()
-    node.extensions[_KEY] = table
-    pid, _ = node.spawn(_server_main, (table,), {}, name=SERVER)
-    system = node.dist.system if node.dist is not None else set()
-    system.add(pid)  # never suspended by a busy connection (backpressure)
 
-    def forget(pid: Pid, reason: Any) -> None:
-        system.discard(pid)
+    def forget() -> None:
         if node.extensions.get(_KEY) is table:
             del node.extensions[_KEY]
 
-    node.on_exit(pid, forget)
+    pid = _NameServer.start(node, table, name=SERVER, forget=forget)
+    node.extensions[_KEY] = table
     return pid
 
 
-def _server_main(table: _Table) -> None:
-    _NameServer(table).run()
+class _NameServer(ClusterServer):
+    log = log
 
-
-class _NameServer:
     def __init__(self, table: _Table) -> None:
-        self.node = current_node()
+        super().__init__()
         self.name = self.node.name
-        self.pid = self_pid()
+        self.label = f"global: {self.name}"
         self.names = table.names
         self.by_ref: dict[Ref, Any] = {}  # monitor of a registered pid -> its name
         self.peers: dict[str, Ref] = {}  # node -> monitor of its name server
@@ -185,48 +178,25 @@ class _NameServer:
         self.pending: dict[Ref, tuple[From, set[str], Any]] = {}  # acks awaited
         self.losers: OrderedDict[tuple[Any, Pid], None] = OrderedDict()
 
-    def run(self) -> None:
-        dist = self.node.dist
-        if dist is not None:
-            dist.monitor_nodes(True)
-        for peer in dist.nodes() if dist is not None else ():  # connected before we ran
-            self.node_up(peer)
-        while True:
-            message = receive()
-            try:
-                self.handle(message)
-            except Exception:
-                log.exception("global: %s failed to handle %r", self.name, message)
-
-    def handle(self, message: Any) -> None:
-        cls = message.__class__
-        if cls is Call:
-            self.on_call(message.from_, message.request)
-        elif cls is Down:
-            self.on_down(message)
-        elif cls is NodeUp:
-            self.node_up(message.node)
-        elif cls is NodeDown:
-            self.node_gone(message.node)
-        elif cls is tuple and message:
-            kind = message[0]
-            if kind == "apply":
-                _, name, pid, resolve, tag, arbiter = message
+    def on_peer(self, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "apply":
+            _, name, pid, resolve, tag, arbiter = message
+            self.learn(name, pid, resolve)
+            self.ack(arbiter, tag)
+        elif kind == "remove":
+            _, name, tag, arbiter = message
+            self.remove(name)
+            self.ack(arbiter, tag)
+        elif kind == "ack":
+            self.on_ack(message[1], message[2])
+        elif kind == "sync":
+            for name, pid, resolve in message[2]:
                 self.learn(name, pid, resolve)
-                self.ack(arbiter, tag)
-            elif kind == "remove":
-                _, name, tag, arbiter = message
-                self.remove(name)
-                self.ack(arbiter, tag)
-            elif kind == "ack":
-                self.on_ack(message[1], message[2])
-            elif kind == "sync":
-                for name, pid, resolve in message[2]:
-                    self.learn(name, pid, resolve)
-            elif kind == "learn":
-                self.learn(message[1], message[2], message[3])
-            elif kind == "resolved":
-                self.on_resolved(message[1], message[2], message[3])
+        elif kind == "learn":
+            self.learn(message[1], message[2], message[3])
+        elif kind == "resolved":
+            self.on_resolved(message[1], message[2], message[3])
 
     # -- requests, as arbiter ------------------------------------------------------------
 
@@ -274,12 +244,6 @@ class _NameServer:
 
     # -- nodes -----------------------------------------------------------------------------
 
-    def connected(self, peer: str) -> bool:
-        """Whether ``peer`` is connected now: a name server never connects by sending."""
-        dist = self.node.dist
-        conn = dist.conns.get(peer) if dist is not None else None
-        return conn is not None and conn.state is UP
-
     def node_up(self, peer: str) -> None:
         if peer in self.peers or not self.connected(peer):
             return  # seen already, or gone again (its NodeDown follows)
@@ -289,7 +253,7 @@ class _NameServer:
         table = [(name, entry.pid, entry.resolve) for name, entry in self.names.items()]
         send_message((SERVER, peer), ("sync", self.name, table))
 
-    def node_gone(self, peer: str) -> None:
+    def node_down(self, peer: str) -> None:
         ref = self.peers.pop(peer, None)
         if ref is not None:
             del self.peer_refs[ref]
@@ -302,7 +266,7 @@ class _NameServer:
     def on_down(self, down: Down) -> None:
         peer = self.peer_refs.get(down.ref)
         if peer is not None:
-            self.node_gone(peer)
+            self.node_down(peer)
             return
         name = self.by_ref.pop(down.ref, None)
         entry = self.names.get(name) if name is not None else None
@@ -389,14 +353,7 @@ def _table(what: str) -> _Table:
 
 
 def _check_name(name: Any, what: str) -> None:
-    try:
-        hash(name)
-        codec.encode(name)
-    except (TypeError, codec.EncodeError):
-        raise BadArgumentType(
-            f"global_.{what}: a global name must be a hashable term that can travel "
-            f"(str, int, tuple...); got {name!r}"
-        ) from None
+    check_term(name, f"global_.{what}: a global name")
 
 
 def _resolve_name(resolve: Any) -> str:

@@ -6,6 +6,7 @@ function                       what it does
 =============================  ============================================================
 ``full_name(name)``            ``name@host``; a bare name gets ``@127.0.0.1``
 ``plausible(name)``            whether a peer's name has the shape of a node name
+``bracket(host)``              a host for an endpoint (an IPv6 address in brackets)
 ``read_cookie(cookie=None)``   the cookie: argument, ``$BEAMLIKE_COOKIE``, or the cookie file
 ``new_creation()``             a random creation for a new incarnation of a node
 ``function_name(fn)``          ``"package.module:function"`` of a function to spawn remotely
@@ -32,6 +33,7 @@ __all__ = [
     "COOKIE_ENV",
     "COOKIE_FILE",
     "DEFAULT_HOST",
+    "bracket",
     "full_name",
     "function_name",
     "new_creation",
@@ -72,6 +74,12 @@ def plausible(name: Any) -> bool:
         return False
     local, _, host = name.partition("@")
     return bool(local and host and len(name) <= 255 and "@" not in host)
+
+
+def bracket(host: str) -> str:
+    """An IPv6 address in brackets, for an endpoint; anything else as it is. Never
+    blocks."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def read_cookie(cookie: str | bytes | None = None) -> bytes:

@@ -58,14 +58,13 @@ from typing import Any
 
 from beamlike._core.ids import Pid, Ref
 from beamlike._core.node import Node, current_node, current_process
-from beamlike.dist import codec
-from beamlike.dist.connection import UP
+from beamlike.dist.service import ClusterServer, check_term
 from beamlike.errors import BadArgument, BadArgumentType, NoProcError
-from beamlike.gen_server import Call, From, call, reply
-from beamlike.messages import ANY, Down, NodeUp
+from beamlike.gen_server import From, call, reply
+from beamlike.messages import ANY, Down
 from beamlike.process import demonitor as demonitor_process
 from beamlike.process import monitor as monitor_process
-from beamlike.process import receive, self_pid, send
+from beamlike.process import receive, send
 
 __all__ = [
     "DEFAULT_SCOPE",
@@ -126,18 +125,14 @@ def _start(node: Node, scope: str, link: Any) -> Pid:
     if not isinstance(scope, str) or not scope:
         raise BadArgumentType(f"a pg scope is a non-empty str (its server's name); got {scope!r}")
     view = _View()
-    pid, _ = node.spawn(_scope_main, (scope, view), {}, link=link, name=scope)
     views = node.extensions.setdefault(_KEY, {})
-    views[scope] = view
-    system = node.dist.system if node.dist is not None else set()
-    system.add(pid)  # never suspended by a busy connection (backpressure)
 
-    def forget(pid: Pid, reason: Any) -> None:
-        system.discard(pid)
+    def forget() -> None:
         if views.get(scope) is view:
             del views[scope]
 
-    node.on_exit(pid, forget)
+    pid = _ScopeServer.start(node, scope, view, name=scope, link=link, forget=forget)
+    views[scope] = view
     return pid
 
 
@@ -158,18 +153,16 @@ def start_scope(node: Node, scope: str = DEFAULT_SCOPE) -> Pid:
     return _start(node, scope, None)
 
 
-def _scope_main(scope: str, view: _View) -> None:
-    _ScopeServer(scope, view).run()
-
-
 # -- the scope server ------------------------------------------------------------------------
 
 
-class _ScopeServer:
+class _ScopeServer(ClusterServer):
+    log = log
+
     def __init__(self, scope: str, view: _View) -> None:
+        super().__init__()
         self.scope = scope
-        self.node = current_node()
-        self.pid = self_pid()
+        self.label = f"pg scope {scope!r}"
         self.view = view
         self.local = view.local
         self.members_of: dict[Pid, tuple[Ref, list[Any]]] = {}  # local member -> its groups
@@ -178,59 +171,35 @@ class _ScopeServer:
         self.watcher_refs: dict[Pid, tuple[Ref, set[Ref]]] = {}  # watcher -> its monitors
         self.everything = object()  # the "group" of a monitor_scope
 
-    def run(self) -> None:
-        dist = self.node.dist
-        if dist is not None:
-            dist.monitor_nodes(True)
-        for peer in dist.nodes() if dist is not None else ():  # connected before we ran
-            self.discover(peer)
-        while True:
-            message = receive()
-            try:
-                self.handle(message)
-            except Exception:
-                log.exception("pg scope %r failed to handle %r", self.scope, message)
-
-    def handle(self, message: Any) -> None:
-        cls = message.__class__
-        if cls is Call:
-            self.on_call(message.from_, message.request)
-        elif cls is Down:
-            self.on_down(message)
-        elif cls is NodeUp:
-            self.discover(message.node)
-        elif cls is tuple and len(message) >= 2 and message[1].__class__ is Pid:
-            kind, peer = message[0], message[1]
-            if peer.node == self.node.name:
-                return
-            if kind == "discover":
-                self.send_to(peer, ("sync", self.pid, self.local))
-                if peer not in self.peers:
-                    self.add_peer(peer)
-                    self.send_to(peer, ("discover", self.pid))
-            elif kind == "sync":
-                self.on_sync(peer, message[2])
-            elif kind == "join":
-                groups = self.add_peer(peer)
-                group, pids = message[2], list(message[3])
-                groups.setdefault(group, []).extend(pids)
-                self.changed(group, Join, pids)
-            elif kind == "leave":
-                groups = self.add_peer(peer)
-                pids, left_groups = list(message[2]), message[3]
-                for group in left_groups:
-                    members = groups.get(group, [])
-                    gone = _remove_each(members, pids)
-                    if not members:
-                        groups.pop(group, None)
-                    self.changed(group, Leave, gone)
+    def on_peer(self, message: tuple[Any, ...]) -> None:
+        if len(message) < 2 or message[1].__class__ is not Pid:
+            return
+        kind, peer = message[0], message[1]
+        if peer.node == self.node.name:
+            return
+        if kind == "discover":
+            self.send_to(peer, ("sync", self.pid, self.local))
+            if peer not in self.peers:
+                self.add_peer(peer)
+                self.send_to(peer, ("discover", self.pid))
+        elif kind == "sync":
+            self.on_sync(peer, message[2])
+        elif kind == "join":
+            groups = self.add_peer(peer)
+            group, pids = message[2], list(message[3])
+            groups.setdefault(group, []).extend(pids)
+            self.changed(group, Join, pids)
+        elif kind == "leave":
+            groups = self.add_peer(peer)
+            pids, left_groups = list(message[2]), message[3]
+            for group in left_groups:
+                members = groups.get(group, [])
+                gone = _remove_each(members, pids)
+                if not members:
+                    groups.pop(group, None)
+                self.changed(group, Leave, gone)
 
     # -- other nodes -----------------------------------------------------------------------
-
-    def connected(self, node: str) -> bool:
-        dist = self.node.dist
-        conn = dist.conns.get(node) if dist is not None else None
-        return conn is not None and conn.state is UP
 
     def send_to(self, peer: Pid, message: Any) -> None:
         """Send to another scope server if its node is connected (never connects)."""
@@ -241,7 +210,8 @@ class _ScopeServer:
         for peer in self.peers:
             self.send_to(peer, message)
 
-    def discover(self, node: str) -> None:
+    def node_up(self, node: str) -> None:
+        """Tell the scope server of ``node``, if any, that this one exists."""
         if self.connected(node):
             send((self.scope, node), ("discover", self.pid))
 
@@ -399,14 +369,7 @@ def _view(scope: str, what: str) -> _View:
 
 
 def _check_group(group: Any, what: str) -> None:
-    try:
-        hash(group)
-        codec.encode(group)
-    except (TypeError, codec.EncodeError):
-        raise BadArgumentType(
-            f"pg.{what}: a group must be a hashable term that can travel "
-            f"(str, int, tuple...); got {group!r}"
-        ) from None
+    check_term(group, f"pg.{what}: a group")
 
 
 def _local_pids(pids: Pid | Iterable[Pid], what: str) -> list[Pid]:

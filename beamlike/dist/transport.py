@@ -39,6 +39,7 @@ import zmq.green as zmq
 
 from beamlike._core.node import current_process
 from beamlike.dist.connection import HUB_TURN, Conn, monitor_main, yield_to_runnable
+from beamlike.dist.names import bracket
 from beamlike.dist.sockets import POLLIN, POLLOUT, Readiness, new_socket, recv_message
 from beamlike.dist.wire import curve_failure, curve_keypair
 from beamlike.timer import sleep
@@ -252,11 +253,6 @@ def close_sockets(dist: DistNode, conn: Conn, farewell: list[bytes] | None = Non
         dealer.close(linger=linger)
     if monitor_socket is not None:
         monitor_socket.close(linger=0)
-
-
-def bracket(host: str) -> str:
-    """An IPv6 address in brackets, for an endpoint; anything else as it is."""
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def _interface(host: str) -> str:

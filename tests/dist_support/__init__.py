@@ -1,1 +1,2 @@
-"""Functions that peer nodes run by name in tests/test_dist_nodes.py."""
+"""Fixtures (``cluster``) and the functions peer nodes run by name (``funcs``,
+``services``) for the tests of ``beamlike.dist``."""

@@ -1,8 +1,8 @@
-"""Fixtures and helpers for tests with real nodes as OS processes (rpc, global, pg).
+"""Fixtures and helpers for tests with real nodes as OS processes (nodes, rpc, global, pg).
 
-The same set-up as tests/test_dist_nodes.py: a port-mapper daemon on a free port for the
-test module, the test process as the distributed node ``alpha...@127.0.0.1``
-(net_ticktime 1 s) and peers started as child processes, all killed after each test.
+A port-mapper daemon on a free port for the test module, the test process as the
+distributed node ``alpha...@127.0.0.1`` (net_ticktime 1 s) and peers started as child
+processes, all killed after each test.
 Import the fixtures into a test module by name::
 
     from tests.dist_support.cluster import alpha_fixture, epmd_fixture, peers_fixture  # noqa: F401
@@ -31,6 +31,7 @@ from beamlike.timer import sleep
 
 ROOT = Path(__file__).resolve().parents[2]
 COOKIE = "test-cookie-4711"
+FUNCS = "tests.dist_support.funcs"
 SERVICES = "tests.dist_support.services"
 PEER_ENV = {"PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
 _names = count(1)
