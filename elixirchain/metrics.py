@@ -39,7 +39,8 @@ from beamlike import Pid, dynamic_supervisor, gen_server, whereis
 from elixirchain import telemetry
 from elixirchain.errors import ConfigError
 from elixirchain.resilience.breaker import CLOSED
-from elixirchain.resilience.gate import DEFAULT_GATES, gate_status, status
+from elixirchain.resilience.gate import status
+from elixirchain.resilience.gates import DEFAULT_GATES, gate_status
 
 __all__ = ["Metrics", "Summary", "health"]
 

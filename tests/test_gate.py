@@ -18,7 +18,6 @@ import pytest
 import beamlike
 from beamlike import ANY, Pid, Supervisor, dynamic_supervisor, receive, self_pid, send, spawn
 from beamlike import exit as exit_process
-from elixirchain import telemetry
 from elixirchain.errors import CircuitOpen, ConfigError, Overloaded, RateLimited
 from elixirchain.resilience import (
     DEFAULT_GATES,
@@ -31,8 +30,8 @@ from elixirchain.resilience import (
     release,
     start_gates,
 )
+from tests.support_resilience import WAIT, listen, next_event
 
-WAIT = 2.0
 GATE_WAIT = ("elixirchain", "gate", "wait")
 REJECTED = ("elixirchain", "gate", "rejected")
 BREAKER = ("elixirchain", "breaker", "state_change")
@@ -41,21 +40,6 @@ BREAKER = ("elixirchain", "breaker", "state_change")
 @pytest.fixture(autouse=True)
 def _gates() -> None:
     start_gates()
-
-
-def listen(*events: tuple[str, ...]) -> None:
-    """Forward ``events`` to the test as ("telemetry", event, measurements, metadata)."""
-    test = self_pid()
-
-    def forward(event, measurements, metadata) -> None:
-        send(test, ("telemetry", event, dict(measurements), dict(metadata)))
-
-    telemetry.attach(f"test-{events}", list(events), forward)
-
-
-def next_event(event: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
-    _, _, measurements, metadata = receive(("telemetry", event, ANY, ANY), timeout=WAIT)
-    return measurements, metadata
 
 
 def holder(test: Pid, gate: str, tag: str, tokens: int = 0) -> None:

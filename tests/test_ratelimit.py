@@ -7,21 +7,11 @@ import pytest
 
 from elixirchain.errors import ConfigError
 from elixirchain.resilience.ratelimit import SlidingWindow
-
-
-class FakeClock:
-    def __init__(self, now: float = 100.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.support_resilience import FakeClock
 
 
 def test_requests_up_to_the_limit_fit_and_the_next_waits_for_the_oldest_to_age_out() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     window = SlidingWindow(3, 60.0, clock=clock)
     for _ in range(3):
         assert window.wait_time(1) == 0.0
@@ -32,7 +22,7 @@ def test_requests_up_to_the_limit_fit_and_the_next_waits_for_the_oldest_to_age_o
 
 
 def test_an_entry_stops_counting_exactly_one_window_after_it_was_added() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     window = SlidingWindow(1, 60.0, clock=clock)
     window.add(1)
     clock.advance(59.999)

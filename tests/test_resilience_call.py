@@ -14,8 +14,6 @@ from typing import Any
 
 import pytest
 
-from beamlike import ANY, receive, self_pid, send
-from elixirchain import telemetry
 from elixirchain.errors import (
     BadRequest,
     CircuitOpen,
@@ -38,8 +36,8 @@ from elixirchain.resilience import (
     start_gates,
     stream_provider,
 )
+from tests.support_resilience import listen, next_event, no_event
 
-WAIT = 2.0
 FAST = RetryPolicy(base_delay=0.01, max_delay=0.05, jitter=0.0)
 RETRY = ("elixirchain", "provider", "retry")
 FALLBACK = ("elixirchain", "provider", "fallback")
@@ -98,24 +96,6 @@ def answer(text: str = "ok", usage: Usage | None = None) -> Response:
 
 def request(text: str = "hello", **fields: Any) -> Request:
     return Request(model="s-1", messages=(Message.user(text),), **fields)
-
-
-def listen(*events: tuple[str, ...]) -> None:
-    test = self_pid()
-
-    def forward(event, measurements, metadata) -> None:
-        send(test, ("telemetry", event, dict(measurements), dict(metadata)))
-
-    telemetry.attach(f"test-{events}", list(events), forward)
-
-
-def next_event(event: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
-    _, _, measurements, metadata = receive(("telemetry", event, ANY, ANY), timeout=WAIT)
-    return measurements, metadata
-
-
-def no_event(event: tuple[str, ...]) -> bool:
-    return receive(("telemetry", event, ANY, ANY), timeout=0, default=None) is None
 
 
 # -- retries ----------------------------------------------------------------------------

@@ -17,17 +17,10 @@ from elixirchain import telemetry
 from elixirchain.errors import ConfigError
 from elixirchain.metrics import Metrics, health
 from elixirchain.resilience import Limits, acquire, gate_for, release, start_gates
+from tests.support_resilience import WAIT, forward_to
 
-WAIT = 2.0
 STOP = ("elixirchain", "provider", "call", "stop")
 RETRY = ("elixirchain", "provider", "retry")
-
-
-def forward_to(pid: beamlike.Pid):
-    def handler(event, measurements, metadata) -> None:
-        send(pid, ("telemetry", event, dict(measurements), dict(metadata)))
-
-    return handler
 
 
 def test_an_attached_handler_gets_the_event_its_measurements_and_metadata() -> None:

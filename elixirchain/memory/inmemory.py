@@ -173,19 +173,17 @@ class InMemoryBackend(MemoryBackend):
     def __repr__(self) -> str:
         return f"InMemoryBackend(owner={self.owner!r})"
 
-    def _lost(self, exc: Exception) -> MemoryBackendError:
-        error = MemoryBackendError(
+    def _lost(self) -> MemoryBackendError:
+        return MemoryBackendError(
             f"the tables of memory owner {self.owner!r} are gone: the owner exited, and the "
             "conversations it kept were lost with it"
         )
-        error.__cause__ = exc
-        return error
 
     def _conversation(self, conversation_id: str) -> _Turns:
         try:
             found = ets.lookup(self._turns, conversation_id)
         except ets.NoTableError as exc:
-            raise self._lost(exc) from exc
+            raise self._lost() from exc
         return found[0][1] if found else ()  # type: ignore[no-any-return]
 
     # -- the contract ---------------------------------------------------------------------
@@ -235,27 +233,27 @@ class InMemoryBackend(MemoryBackend):
             if ets.member(self._journal_table, conversation_id):
                 ets.select_delete(self._journal_table, (conversation_id, turn_id, ANY))
         except ets.NoTableError as exc:
-            raise self._lost(exc) from exc
+            raise self._lost() from exc
         return fresh
 
     def _committed_turn(self, conversation_id: str, turn_id: str) -> list[Message] | None:
         try:
             found = ets.lookup(self._turns, (conversation_id, turn_id))
         except ets.NoTableError as exc:
-            raise self._lost(exc) from exc
+            raise self._lost() from exc
         return list(found[0][1]) if found else None
 
     def _journal_append(self, conversation_id: str, turn_id: str, body: str) -> None:
         try:
             ets.insert(self._journal_table, (conversation_id, turn_id, body))
         except ets.NoTableError as exc:
-            raise self._lost(exc) from exc
+            raise self._lost() from exc
 
     def _journal(self, conversation_id: str, turn_id: str) -> list[Message]:
         try:
             entries = ets.lookup(self._journal_table, conversation_id)
         except ets.NoTableError as exc:
-            raise self._lost(exc) from exc
+            raise self._lost() from exc
         return [decode_message(body) for _, turn, body in entries if turn == turn_id]
 
     def _journal_clear(self, conversation_id: str, turn_id: str | None) -> None:
@@ -265,7 +263,7 @@ class InMemoryBackend(MemoryBackend):
             else:
                 ets.select_delete(self._journal_table, (conversation_id, turn_id, ANY))
         except ets.NoTableError as exc:
-            raise self._lost(exc) from exc
+            raise self._lost() from exc
 
     def _clear(self, conversation_id: str) -> None:
         try:
@@ -273,13 +271,13 @@ class InMemoryBackend(MemoryBackend):
             ets.select_delete(self._turns, ((conversation_id, ANY), ANY))
             ets.delete(self._journal_table, conversation_id)
         except ets.NoTableError as exc:
-            raise self._lost(exc) from exc
+            raise self._lost() from exc
 
     def _conversations(self) -> list[str]:
         try:
             rows = ets.tab2list(self._turns)
         except ets.NoTableError as exc:
-            raise self._lost(exc) from exc
+            raise self._lost() from exc
         return [key for key, _ in rows if isinstance(key, str)]  # not the turn markers
 
     def _close(self) -> None:

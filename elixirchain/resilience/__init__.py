@@ -7,7 +7,8 @@ The modules, each one concept:
 - ``policy``: ``Limits`` (per provider key) and ``RetryPolicy`` (per call).
 - ``ratelimit``: the sliding-window rate limit (pure, with an injectable clock).
 - ``breaker``: the circuit-breaker state machine (pure, with an injectable clock).
-- ``gate``: the GenServer per provider key, and the DynamicSupervisor that holds them.
+- ``gate``: the GenServer per provider key (``acquire``, ``release``).
+- ``gates``: the DynamicSupervisor that holds them (``start_gates``, ``gate_for``).
 - ``retry``: when to retry, and how long to wait.
 - ``cache``: ``ResponseCache``.
 - ``call``: ``call_provider`` and ``stream_provider``, which put it all together.
@@ -29,15 +30,13 @@ See ``docs/resilience.md``.
 
 from elixirchain.resilience.cache import ResponseCache
 from elixirchain.resilience.call import call_provider, stream_provider
-from elixirchain.resilience.gate import (
+from elixirchain.resilience.gate import Permit, acquire, release
+from elixirchain.resilience.gates import (
     DEFAULT_GATES,
-    Permit,
-    acquire,
     gate_for,
     gate_name,
     gate_status,
     gates_child_spec,
-    release,
     start_gates,
 )
 from elixirchain.resilience.policy import Limits, RetryPolicy

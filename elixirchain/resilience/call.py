@@ -45,21 +45,24 @@ from typing import Any
 import beamlike
 from elixirchain import telemetry
 from elixirchain.errors import CircuitOpen, ConfigError, Overloaded, ProviderError
-from elixirchain.messages import Chunk, Request, Response, collect
+from elixirchain.messages import Chunk, Request, Response, Usage, collect
 from elixirchain.providers.base import Provider
-from elixirchain.resilience import gate as gate_module
 from elixirchain.resilience.breaker import CANCELLED, ERROR, FAILURE, SUCCESS
 from elixirchain.resilience.cache import ResponseCache
-from elixirchain.resilience.gate import DEFAULT_GATES, Permit
+from elixirchain.resilience.gate import Permit, acquire, release
+from elixirchain.resilience.gates import DEFAULT_GATES, gate_for
 from elixirchain.resilience.policy import Limits, RetryPolicy
-from elixirchain.resilience.retry import retry_delay
+from elixirchain.resilience.retry import is_retryable, retry_delay
 
 __all__ = ["call_provider", "stream_provider"]
 
 _NO_LIMITS = Limits()
+_DEFAULT_RETRY = RetryPolicy()  # frozen: one shared instance, not one per call
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
-_CALL = ("elixirchain", "provider", "call")
+_CALL_START = ("elixirchain", "provider", "call", "start")
+_CALL_STOP = ("elixirchain", "provider", "call", "stop")
+_CALL_EXCEPTION = ("elixirchain", "provider", "call", "exception")
 _RETRY = ("elixirchain", "provider", "retry")
 _FALLBACK = ("elixirchain", "provider", "fallback")
 
@@ -100,15 +103,7 @@ def _check(
 
 
 def _falls_back(error: BaseException) -> bool:
-    if isinstance(error, (CircuitOpen, Overloaded)):
-        return True
-    return isinstance(error, ProviderError) and bool(error.retryable)
-
-
-def _fallback_request(provider: Provider, fallback: Provider, request: Request) -> Request:
-    if fallback.name != provider.name and fallback.default_model:
-        return dataclasses.replace(request, model=fallback.default_model)
-    return request
+    return isinstance(error, (CircuitOpen, Overloaded)) or is_retryable(error)
 
 
 def _describe(provider: Provider) -> dict[str, Any]:
@@ -136,24 +131,32 @@ class _Attempts:
         self.provider = provider
         self.request = request
         self.policy = policy
+        key = provider.key
         self.gate: str | None = None
         if gates is not None and beamlike.whereis(gates) is not None:
-            self.gate = gate_module.gate_for(provider.key, limits or _NO_LIMITS, gates=gates)
+            self.gate = gate_for(key, limits or _NO_LIMITS, gates=gates)
         # The estimate walks the whole conversation: only when a token limit may apply
         # (limits None: the gate may have been started by another caller with one).
         needs_tokens = self.gate is not None and (limits is None or limits.tpm is not None)
         self.tokens = provider.estimate_tokens(request) if needs_tokens else 0
-        self.base = {**metadata, **_describe(provider), "model": request.model}
+        self.base = {**metadata, "provider": provider.name, "key": key, "model": request.model}
         self.attempt = 0
 
     def meta(self) -> dict[str, Any]:
         return {**self.base, "attempt": self.attempt}
 
+    def _start(self) -> tuple[dict[str, Any], float]:
+        """The attempt's metadata and start time; emits ``provider.call.start``."""
+        meta = self.meta()
+        started = time.monotonic()
+        telemetry.execute(_CALL_START, {"system_time": time.time()}, meta)
+        return meta, started
+
     def acquire(self) -> Permit | None:
         """Blocks until the gate grants a permit (None without a gate)."""
         if self.gate is None:
             return None
-        return gate_module.acquire(self.gate, self.tokens)
+        return acquire(self.gate, self.tokens)
 
     def backoff_or_raise(self, error: BaseException) -> None:
         """After ``error`` ended this attempt: raise it, or wait before the next one.
@@ -176,9 +179,7 @@ class _Attempts:
 
     def _generate_once(self) -> Response:
         permit = self.acquire()
-        meta = self.meta()
-        started = time.monotonic()
-        telemetry.execute((*_CALL, "start"), {"system_time": time.time()}, meta)
+        meta, started = self._start()
         try:
             response = self.provider.generate(self.request)
         except BaseException as error:
@@ -187,15 +188,7 @@ class _Attempts:
             raise
         usage = response.usage
         _release(permit, SUCCESS, usage.total_tokens or None)
-        telemetry.execute(
-            (*_CALL, "stop"),
-            {
-                "duration": time.monotonic() - started,
-                "input_tokens": usage.input_tokens,
-                "output_tokens": usage.output_tokens,
-            },
-            meta,
-        )
+        _stop_event(meta, started, usage)
         return response
 
     def stream(self) -> Generator[Chunk, None, None]:
@@ -208,9 +201,7 @@ class _Attempts:
             except Exception as error:
                 self.backoff_or_raise(error)
                 continue
-            meta = self.meta()
-            started = time.monotonic()
-            telemetry.execute((*_CALL, "start"), {"system_time": time.time()}, meta)
+            meta, started = self._start()
             chunks: Iterator[Chunk] | None = None
             delivered = False
             usage = None
@@ -225,7 +216,7 @@ class _Attempts:
                     yield chunk
             except GeneratorExit:  # the consumer closed the stream early
                 telemetry.execute(
-                    (*_CALL, "stop"),
+                    _CALL_STOP,
                     {"duration": time.monotonic() - started},
                     {**meta, "cancelled": True},
                 )
@@ -238,15 +229,7 @@ class _Attempts:
                 failure = error
             else:
                 outcome = SUCCESS
-                telemetry.execute(
-                    (*_CALL, "stop"),
-                    {
-                        "duration": time.monotonic() - started,
-                        "input_tokens": usage.input_tokens if usage else 0,
-                        "output_tokens": usage.output_tokens if usage else 0,
-                    },
-                    meta,
-                )
+                _stop_event(meta, started, usage)
                 return
             finally:
                 close = getattr(chunks, "close", None)
@@ -268,29 +251,45 @@ def _outcome(error: BaseException) -> str:
 
 def _release(permit: Permit | None, outcome: str, tokens: int | None = None) -> None:
     if permit is not None:
-        gate_module.release(permit, outcome, tokens=tokens)
+        release(permit, outcome, tokens=tokens)
+
+
+def _stop_event(meta: Mapping[str, Any], started: float, usage: Usage | None) -> None:
+    telemetry.execute(
+        _CALL_STOP,
+        {
+            "duration": time.monotonic() - started,
+            "input_tokens": usage.input_tokens if usage else 0,
+            "output_tokens": usage.output_tokens if usage else 0,
+        },
+        meta,
+    )
 
 
 def _exception_event(meta: Mapping[str, Any], started: float, error: BaseException) -> None:
     telemetry.execute(
-        (*_CALL, "exception"),
+        _CALL_EXCEPTION,
         {"duration": time.monotonic() - started},
         {**meta, "kind": type(error).__name__, "reason": error},
     )
 
 
-def _fallback_event(
+def _fallback_attempts(
     provider: Provider,
     fallback: Provider,
     request: Request,
     error: BaseException,
-    meta: Mapping[str, Any],
-) -> None:
+    policy: RetryPolicy,
+    gates: str | None,
+    metadata: Mapping[str, Any],
+) -> _Attempts:
+    """Emits ``provider.fallback`` and returns the fallback's attempts: with its own
+    ``default_model`` when it is another vendor and has one, and the default limits."""
     telemetry.execute(
         _FALLBACK,
         {},
         {
-            **meta,
+            **metadata,
             **_describe(provider),
             "model": request.model,
             "fallback": fallback.name,
@@ -298,6 +297,9 @@ def _fallback_event(
             "error": error,
         },
     )
+    if fallback.name != provider.name and fallback.default_model:
+        request = dataclasses.replace(request, model=fallback.default_model)
+    return _Attempts(fallback, request, None, policy, gates, metadata)
 
 
 def _both_failed(primary: BaseException, fallback: Provider, error: BaseException) -> BaseException:
@@ -341,7 +343,7 @@ def call_provider(
     or ``Overloaded`` from the gate, and ``ConfigError`` for bad arguments.
     """
     _check("call_provider", provider, request, limits, retry, fallback, cache, gates, metadata)
-    policy = retry or RetryPolicy()
+    policy = retry or _DEFAULT_RETRY
     key, cached = _cache_lookup(cache, provider, request, metadata)
     if cached is not None:
         return cached
@@ -355,10 +357,10 @@ def call_provider(
         if key is not None and cache is not None:
             cache.put(key, response)
         return response
-    _fallback_event(provider, fallback, request, primary_error, metadata)
-    second = _fallback_request(provider, fallback, request)
     try:
-        return _Attempts(fallback, second, None, policy, gates, metadata).generate()
+        return _fallback_attempts(
+            provider, fallback, request, primary_error, policy, gates, metadata
+        ).generate()
     except Exception as error:
         raise _both_failed(primary_error, fallback, error)  # noqa: B904 - context is meant
 
@@ -384,7 +386,7 @@ def stream_provider(
     """
     _check("stream_provider", provider, request, limits, retry, fallback, cache, gates, metadata)
     return _stream(
-        provider, request, limits, retry or RetryPolicy(), fallback, cache, gates, metadata
+        provider, request, limits, retry or _DEFAULT_RETRY, fallback, cache, gates, metadata
     )
 
 
@@ -425,9 +427,9 @@ def _stream(
         return
     finally:
         primary.close()
-    _fallback_event(provider, fallback, request, primary_error, metadata)
-    second = _fallback_request(provider, fallback, request)
-    backup = _Attempts(fallback, second, None, policy, gates, metadata).stream()
+    backup = _fallback_attempts(
+        provider, fallback, request, primary_error, policy, gates, metadata
+    ).stream()
     delivered = False
     try:
         for chunk in backup:

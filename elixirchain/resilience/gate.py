@@ -2,7 +2,8 @@
 
 All agents whose provider uses the same API key (``Provider.key``) go through one gate,
 registered as ``gate_name(key)`` (``"elixirchain.gate:<key>"``) under the gates
-DynamicSupervisor (``start_gates``), so the limits hold for the key as a whole.
+DynamicSupervisor (``start_gates``, both in ``gates.py``), so the limits hold for the key
+as a whole.
 
 ==========================================  ===========================================
 client                                      effect, in the gate
@@ -41,9 +42,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from beamlike import (
-    ChildSpec,
     Down,
-    DynamicSupervisor,
     GenServer,
     NoReply,
     Ok,
@@ -52,13 +51,11 @@ from beamlike import (
     Reply,
     cancel_timer,
     demonitor,
-    dynamic_supervisor,
     gen_server,
     make_ref,
     monitor,
     self_pid,
     send_after,
-    whereis,
 )
 from beamlike.gen_server import From
 from elixirchain import telemetry
@@ -74,21 +71,7 @@ from elixirchain.resilience.breaker import (
 from elixirchain.resilience.policy import Limits
 from elixirchain.resilience.ratelimit import Entry, SlidingWindow
 
-__all__ = [
-    "DEFAULT_GATES",
-    "Gate",
-    "Permit",
-    "acquire",
-    "gate_for",
-    "gate_name",
-    "gate_status",
-    "gates_child_spec",
-    "release",
-    "start_gates",
-    "status",
-]
-
-DEFAULT_GATES = "elixirchain.gates"
+__all__ = ["Gate", "Permit", "acquire", "release", "status"]
 
 CONCURRENCY = "concurrency"
 RPM = "rpm"
@@ -291,7 +274,8 @@ def _acquire(
         _emit_rejected(state, "circuit_open")
         return ("error", _circuit_open(state))
     probe = admission == PROBE
-    if not state.queue and _blocked(state, tokens) is None:
+    blocked = _blocked(state, tokens)
+    if blocked is None and not state.queue:
         _grant(state, permit_id, from_.pid, monitor(from_.pid), tokens, probe)
         return ("ok", probe)
     limits = state.limits
@@ -306,11 +290,8 @@ def _acquire(
                 f"already (max_waiters={limits.max_waiters})"
             ),
         )
-    blocked = _blocked(state, tokens)
-    if blocked is None:  # free for this call, but others are in line first
-        reason = state.queue[0].reason
-    else:
-        reason = blocked[0]
+    # Free for this call, but others are in line first: it waits for what they wait for.
+    reason = state.queue[0].reason if blocked is None else blocked[0]
     waiter = _Waiter(permit_id, from_, monitor(from_.pid), tokens, reason, probe)
     patience = limits.max_wait if wait is None else min(wait, limits.max_wait)
     waiter.timer = send_after(patience, self_pid(), ("expire", permit_id))
@@ -462,104 +443,3 @@ def status(gate: str | Pid) -> dict[str, Any]:
     """The gate's breaker state, queue length, permits in flight, window usage and
     limits. Blocks until it answers."""
     return gen_server.call(gate, "status")  # type: ignore[no-any-return]
-
-
-# -- the gates supervisor --------------------------------------------------------------
-
-
-def gate_name(key: str, *, gates: str = DEFAULT_GATES) -> str:
-    """The registered name of ``key``'s gate under the supervisor ``gates``:
-    ``"elixirchain.gate:<key>"`` (``"elixirchain.gate:<key>@<gates>"`` for another
-    supervisor). Never blocks."""
-    if gates == DEFAULT_GATES:
-        return f"elixirchain.gate:{key}"
-    return f"elixirchain.gate:{key}@{gates}"
-
-
-def _check_gates(gates: Any) -> str:
-    if gates.__class__ is not str or not gates:
-        raise ConfigError(
-            f"gates must be the registered name (a str) of the gate supervisor; got {gates!r}"
-        )
-    return gates  # type: ignore[no-any-return]
-
-
-def start_gates(name: str = DEFAULT_GATES) -> Pid:
-    """Start the DynamicSupervisor that holds the gates, registered as ``name``, not
-    linked to the caller (use ``gates_child_spec`` to run it in a supervision tree).
-
-    Blocks until it is running. Returns its pid; the running one's if ``name`` is
-    already started.
-    """
-    _check_gates(name)
-    running = whereis(name)
-    if running is not None:
-        return running
-    try:
-        pid = DynamicSupervisor.start(name=name, max_restarts=10, max_seconds=5.0)
-    except gen_server.AlreadyStartedError as exc:
-        return exc.pid  # type: ignore[no-any-return]
-    assert pid is not None
-    return pid
-
-
-def gates_child_spec(name: str = DEFAULT_GATES) -> ChildSpec:
-    """The child spec of the gates supervisor, for an application's supervision tree.
-    Never blocks."""
-    _check_gates(name)
-    return ChildSpec(
-        id=name,
-        start=(DynamicSupervisor.start_link, (), {"name": name, "max_restarts": 10}),
-        type="supervisor",
-    )
-
-
-def _start_gate(key: str, limits: Limits, name: str) -> Pid | None:
-    """Runs in the gates supervisor, which starts children one at a time: a gate that
-    is running already is not started twice."""
-    if whereis(name) is not None:
-        return None
-    return Gate.start_link((key, limits), name=name)
-
-
-def gate_for(key: str, limits: Limits, *, gates: str = DEFAULT_GATES) -> str:
-    """The registered name of ``key``'s gate, starting it under ``gates`` with
-    ``limits`` if it is not running. Race-safe: callers at once get one gate. A gate
-    that runs already keeps the limits it was started with.
-
-    Blocks until the gate is running. Raises ``ConfigError`` for bad arguments and when
-    no supervisor is registered as ``gates`` (see ``start_gates``).
-    """
-    if key.__class__ is not str or not key:
-        raise ConfigError(f"a gate key must be a non-empty str; got {key!r}")
-    if not isinstance(limits, Limits):
-        raise ConfigError(f"gate_for limits must be a Limits; got {limits!r}")
-    _check_gates(gates)
-    name = gate_name(key, gates=gates)
-    if whereis(name) is not None:
-        return name
-    if whereis(gates) is None:
-        raise ConfigError(
-            f"no gate supervisor is registered as {gates!r}: call start_gates({gates!r}) "
-            "or put gates_child_spec() in your supervision tree"
-        )
-    spec = ChildSpec(
-        id=name,
-        start=(_start_gate, (key, limits, name)),
-        restart="permanent",
-        modules=(Gate,),
-    )
-    dynamic_supervisor.start_child(gates, spec)
-    return name
-
-
-def gate_status(key: str, *, gates: str = DEFAULT_GATES) -> dict[str, Any]:
-    """``status`` of ``key``'s gate, or ``{"key": key, "running": False}`` when it is
-    not running. Blocks until the gate answers."""
-    name = gate_name(key, gates=_check_gates(gates))
-    if whereis(name) is None:
-        return {"key": key, "running": False}
-    try:
-        return status(name)
-    except gen_server.CallError:  # it stopped meanwhile
-        return {"key": key, "running": False}
