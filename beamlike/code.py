@@ -37,7 +37,8 @@ from typing import Any
 from beamlike._core.ids import Pid
 from beamlike._core.node import current_node
 from beamlike.errors import BeamlikeError
-from beamlike.gen_server import CallError, SysError, system_call
+from beamlike.gen_server import CallError, From, SysError, System, system_call
+from beamlike.process import send
 
 __all__ = ["UpgradeResult", "servers_of", "upgrade"]
 
@@ -146,9 +147,6 @@ def _find_class(module: types.ModuleType, old: type) -> type | None:
 
 def _resume_later(pid: Pid) -> None:
     """Queue a resume request behind a suspend request the server has not handled."""
-    from beamlike.gen_server import From, System
-    from beamlike.process import send
-
     me = current_node().make_ref()
     send(pid, System(From(pid, me), ("resume",)))  # its answer goes nowhere: no alias
 

@@ -39,44 +39,36 @@ killed when its own ``shutdown`` time has passed.
 
 from __future__ import annotations
 
-import heapq
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from beamlike import gen_server
-from beamlike._core.ids import Pid, Ref
-from beamlike.errors import BadArgument, BadArgumentType
-from beamlike.gen_server import BadReturn, From, GenServer, Ignore, NoReply, Ok, Reply, Stop
-from beamlike.messages import ANY, Down, Exit, is_shutdown_reason
-from beamlike.proc_lib import StartError
-from beamlike.process import exit as exit_process
-from beamlike.process import monitor, process_flag, receive, self_pid, send, unlink
-from beamlike.supervisor import (
-    BRUTAL_KILL,
-    INFINITY,
-    PERMANENT,
+from beamlike._core.ids import Pid
+from beamlike._supervising import (
     RESTARTING,
-    TRANSIENT,
-    ChildInfo,
-    ChildSpec,
-    NotFoundError,
-    _check_intensity,
-    _count,
-    _explain,
-    _Failed,
-    _Intensity,
-    _is_expected,
-    _progress,
-    _report,
-    _request,
-    _start,
-    _start_failure,
-    _TryAgain,
-    child_spec,
-    log,
+    Boot,
+    Failed,
+    Intensity,
+    TryAgain,
+    check_intensity,
+    count,
+    init_spec,
+    log_unexpected,
+    must_restart,
+    name_of,
+    request,
+    restart,
+    shutdown,
+    start_engine,
+    start_or_raise,
+    supervisor_child_spec,
 )
+from beamlike.errors import BadArgument, BadArgumentType
+from beamlike.gen_server import From, GenServer, Ignore, NoReply, Ok, Reply, Stop
+from beamlike.messages import Exit
+from beamlike.proc_lib import StartError
+from beamlike.supervisor import ChildInfo, ChildSpec, NotFoundError, child_spec
 
 __all__ = [
     "DynamicSupervisor",
@@ -119,7 +111,7 @@ class DynamicSupervisorSpec(Ok):
                 f"a DynamicSupervisor's strategy must be 'one_for_one'; got {self.strategy!r}"
             )
         object.__setattr__(
-            self, "max_seconds", _check_intensity(self.max_restarts, self.max_seconds)
+            self, "max_seconds", check_intensity(self.max_restarts, self.max_seconds)
         )
         limit = self.max_children
         if limit is not None and (limit.__class__ is not int or limit < 0):
@@ -146,28 +138,17 @@ class _State:
     """Flags and children: pid -> child, in start order (a restarted child moves to the
     end; a child being restarted stays under its old pid)."""
 
-    __slots__ = ("name", "intensity", "max_children", "extra", "children", "module", "arg")
+    __slots__ = ("name", "intensity", "max_children", "extra", "children")
 
-    def __init__(self, name: Any, spec: DynamicSupervisorSpec, module: Any, arg: Any) -> None:
+    def __init__(self, name: Any, spec: DynamicSupervisorSpec) -> None:
         self.name = name
-        self.intensity = _Intensity(spec.max_restarts, spec.max_seconds)
+        self.intensity = Intensity(spec.max_restarts, spec.max_seconds)
         self.max_children = spec.max_children
         self.extra: tuple[Any, ...] = tuple(spec.extra_arguments)
         self.children: dict[Pid, _Child] = {}
-        self.module = module
-        self.arg = arg
 
     def __repr__(self) -> str:
         return f"<dynamic supervisor state {len(self.children)} children>"
-
-
-class _Boot:
-    __slots__ = ("module", "arg", "name")
-
-    def __init__(self, module: type[DynamicSupervisor], arg: Any, name: Any) -> None:
-        self.module = module
-        self.arg = arg
-        self.name = name
 
 
 _DEFAULT_FLAGS = ("one_for_one", 3, 5.0, None, ())
@@ -216,10 +197,7 @@ class DynamicSupervisor(GenServer):
         boot = cls._boot(
             arg, (strategy, max_restarts, max_seconds, max_children, extra_arguments), name
         )
-        try:
-            return gen_server.start_link(_Engine, boot, name=name, timeout=timeout)
-        except StartError as exc:
-            _explain(exc)
+        return start_engine(gen_server.start_link, _Engine, boot, timeout)
 
     @classmethod
     def start(  # type: ignore[override]
@@ -238,13 +216,10 @@ class DynamicSupervisor(GenServer):
         boot = cls._boot(
             arg, (strategy, max_restarts, max_seconds, max_children, extra_arguments), name
         )
-        try:
-            return gen_server.start(_Engine, boot, name=name, timeout=timeout)
-        except StartError as exc:
-            _explain(exc)
+        return start_engine(gen_server.start, _Engine, boot, timeout)
 
     @classmethod
-    def _boot(cls, arg: Any, flags: tuple[Any, ...], name: Any) -> _Boot:
+    def _boot(cls, arg: Any, flags: tuple[Any, ...], name: Any) -> Boot:
         if cls is DynamicSupervisor:
             if arg is None:
                 strategy, max_restarts, max_seconds, max_children, extra = flags
@@ -265,26 +240,20 @@ class DynamicSupervisor(GenServer):
                 f"{cls.__name__} is a module-based dynamic supervisor: its init returns the "
                 "flags; the flag keywords are for DynamicSupervisor.start_link(...)"
             )
-        return _Boot(cls, arg, name)
+        return Boot(cls, arg, name)
 
     @classmethod
     def child_spec(cls, arg: Any = None, **overrides: Any) -> dict[str, Any]:
         """The spec to run this supervisor under another one (``type="supervisor"``)."""
-        spec: dict[str, Any] = {
-            "id": cls,
-            "start": (cls.start_link, (arg,), {}),
-            "type": "supervisor",
-        }
-        spec.update(overrides)
-        return spec
+        return supervisor_child_spec(cls, arg, overrides)
 
     # -- generic callbacks (run in the supervisor) -------------------------------------
 
     def handle_call(self, request: Any, from_: From, state: Any) -> Reply | NoReply | Stop:
         kind = request[0] if request.__class__ is tuple and request else request
         try:
-            if kind == "start_child":
-                return Reply(self._start_child(state, _dynamic_spec(request[1])), state)
+            if kind == "start_child":  # the client normalised the spec
+                return Reply(self._start_child(state, request[1]), state)
             if kind == "terminate_child":
                 pid = request[1]
                 child = state.children.get(pid) if pid.__class__ is Pid else None
@@ -292,7 +261,7 @@ class DynamicSupervisor(GenServer):
                     raise NotFoundError(pid)
                 del state.children[pid]
                 if not child.restarting:
-                    _shutdown_all(state, [(pid, child.spec)])
+                    shutdown(name_of(state), [(pid, child.spec)])
                 return Reply(None, state)
             if kind == "which_children":
                 return Reply(
@@ -309,20 +278,20 @@ class DynamicSupervisor(GenServer):
                 )
             if kind == "count_children":
                 return Reply(
-                    _count(
+                    count(
                         (child.spec, None if child.restarting else pid)
                         for pid, child in state.children.items()
                     ),
                     state,
                 )
         except (BadArgument, StartError) as exc:  # the caller's mistake, or its child's
-            return Reply(_Failed(exc), state)
+            return Reply(Failed(exc), state)
         return Reply(
-            _Failed(BadArgument(f"a DynamicSupervisor does not understand {request!r}")), state
+            Failed(BadArgument(f"a DynamicSupervisor does not understand {request!r}")), state
         )
 
     def handle_cast(self, request: Any, state: Any) -> NoReply | Stop:
-        log.error("supervisor %r received an unexpected cast: %r", _name(state), request)
+        log_unexpected(state, "cast", request)
         return NoReply(state)
 
     def handle_info(self, message: Any, state: Any) -> NoReply | Stop:
@@ -334,12 +303,12 @@ class DynamicSupervisor(GenServer):
             if self._child_exited(state, message.pid, child, message.reason):
                 return Stop("shutdown", state)
             return NoReply(state)
-        if cls is _TryAgain:
+        if cls is TryAgain:
             child = state.children.get(message.key)
             if child is not None and child.restarting and self._restart(state, message.key, child):
                 return Stop("shutdown", state)
             return NoReply(state)
-        log.error("supervisor %r received an unexpected message: %r", _name(state), message)
+        log_unexpected(state, "message", message)
         return NoReply(state)
 
     def terminate(self, reason: Any, state: Any) -> None:
@@ -348,7 +317,7 @@ class DynamicSupervisor(GenServer):
             return
         running = [(pid, c.spec) for pid, c in state.children.items() if not c.restarting]
         state.children.clear()
-        _shutdown_all(state, running)
+        shutdown(name_of(state), running)
 
     # -- internals ----------------------------------------------------------------------
 
@@ -356,21 +325,13 @@ class DynamicSupervisor(GenServer):
         limit = state.max_children
         if limit is not None and len(state.children) >= limit:
             raise MaxChildrenError(limit)
-        ok, result = _start(spec, state.extra)
-        if not ok:
-            raise _start_failure(spec, result)
-        _progress(_name(state), "started", spec, result)
-        if result is not None:
-            state.children[result] = _Child(spec)
-        return result  # type: ignore[no-any-return]
+        pid = start_or_raise(name_of(state), spec, state.extra)
+        if pid is not None:
+            state.children[pid] = _Child(spec)
+        return pid
 
     def _child_exited(self, state: _State, pid: Pid, child: _Child, reason: Any) -> bool:
-        restart = child.spec.restart
-        if restart != PERMANENT and is_shutdown_reason(reason):
-            del state.children[pid]
-            return False
-        _report(_name(state), "child_terminated", reason, child.spec, pid)
-        if restart == PERMANENT or restart == TRANSIENT:
+        if must_restart(name_of(state), child.spec, pid, reason):
             return self._restart(state, pid, child)
         del state.children[pid]
         return False
@@ -378,27 +339,16 @@ class DynamicSupervisor(GenServer):
     def _restart(self, state: _State, old_pid: Pid, child: _Child) -> bool:
         """Restart the child known as ``old_pid``; True when the supervisor must shut
         down."""
-        if state.intensity.add():
-            intensity = state.intensity
-            _report(
-                _name(state),
-                "shutdown",
-                f"reached_max_restart_intensity: more than {intensity.max_restarts} "
-                f"restarts in {intensity.max_seconds} s",
-                child.spec,
-                old_pid,
-            )
+        sup = name_of(state)
+        if state.intensity.exceeded(sup, child.spec, old_pid):
             del state.children[old_pid]
             return True
-        ok, result = _start(child.spec, state.extra)
+        ok, result = restart(sup, child.spec, old_pid, old_pid, state.extra)
         if not ok:
-            _report(_name(state), "start_error", result, child.spec, old_pid)
             child.restarting = True
-            send(self_pid(), _TryAgain(old_pid))
             return False
         del state.children[old_pid]
         child.restarting = False
-        _progress(_name(state), "restarted", child.spec, result)
         if result is not None:
             state.children[result] = child
         return False
@@ -407,19 +357,11 @@ class DynamicSupervisor(GenServer):
 class _Engine(DynamicSupervisor):
     """The GenServer that runs every dynamic supervisor."""
 
-    def init(self, boot: _Boot) -> Ok | Ignore | Stop:  # type: ignore[override]  # the engine's
-        process_flag("trap_exit", True)
-        module = boot.module()
-        spec = module.init(boot.arg)
-        if spec.__class__ is Ignore:
-            return Ignore()
+    def init(self, boot: Boot) -> Ok | Ignore | Stop:  # type: ignore[override]  # the engine's
+        spec = init_spec(boot, DynamicSupervisorSpec, "DynamicSupervisorSpec(...) or Ignore()")
         if not isinstance(spec, DynamicSupervisorSpec):
-            return Stop(
-                BadReturn(
-                    f"{boot.module.__name__}.init", spec, "DynamicSupervisorSpec(...) or Ignore()"
-                )
-            )
-        return Ok(_State(boot.name, spec, module, boot.arg))
+            return spec  # type: ignore[no-any-return]
+        return Ok(_State(boot.name, spec))
 
 
 def _dynamic_spec(spec: Any) -> ChildSpec:
@@ -427,55 +369,6 @@ def _dynamic_spec(spec: Any) -> ChildSpec:
     if isinstance(spec, dict) and "id" not in spec:
         spec = {"id": None, **spec}
     return child_spec(spec)
-
-
-def _name(state: Any) -> Any:
-    name = getattr(state, "name", None)
-    return name if name is not None else self_pid()
-
-
-def _shutdown_all(state: _State, children: list[tuple[Pid, ChildSpec]]) -> None:
-    """Stop ``children`` concurrently (Elixir's ``terminate_children``); report the
-    ones that exit with an unexpected reason. Blocks until all have exited."""
-    waiting: dict[Ref, tuple[Pid, ChildSpec]] = {}
-    deadlines: list[tuple[float, int, Ref]] = []
-    start = time.monotonic()
-    for pid, spec in children:
-        ref = monitor(pid)
-        unlink(pid)  # from now on its exit comes as the Down only
-        exited = receive(Exit(pid, ANY), timeout=0, default=None)
-        if exited is not None:  # it had exited already
-            receive(Down(ref, ANY, ANY))
-            if not _is_expected(exited.reason, spec):
-                _report(_name(state), "shutdown_error", exited.reason, spec, pid)
-            continue
-        if spec.shutdown == BRUTAL_KILL:
-            exit_process(pid, "kill")
-        else:
-            exit_process(pid, "shutdown")
-            if spec.shutdown != INFINITY:
-                assert isinstance(spec.shutdown, float)
-                heapq.heappush(deadlines, (start + spec.shutdown, len(deadlines), ref))
-        waiting[ref] = (pid, spec)
-
-    def awaited(message: Any) -> bool:
-        return message.__class__ is Down and message.ref in waiting
-
-    while waiting:
-        while deadlines and deadlines[0][2] not in waiting:
-            heapq.heappop(deadlines)
-        timeout = max(0.0, deadlines[0][0] - time.monotonic()) if deadlines else None
-        down = receive(awaited, timeout=timeout, default=None)
-        if down is None:  # the earliest shutdown times have passed: kill those children
-            now = time.monotonic()
-            while deadlines and deadlines[0][0] <= now:
-                ref = heapq.heappop(deadlines)[2]
-                if ref in waiting:
-                    exit_process(waiting[ref][0], "kill")
-            continue
-        pid, spec = waiting.pop(down.ref)
-        if not _is_expected(down.reason, spec):
-            _report(_name(state), "shutdown_error", down.reason, spec, pid)
 
 
 # -- client functions ----------------------------------------------------------------
@@ -490,7 +383,7 @@ def start_child(sup: Any, spec: Any, *, timeout: float | None = None) -> Pid | N
     is full, ``ChildStartError`` if the child failed to start, ``BadArgument`` for a bad
     spec (here, before anything is sent).
     """
-    return _request(sup, ("start_child", _dynamic_spec(spec)), timeout)  # type: ignore[no-any-return]
+    return request(sup, ("start_child", _dynamic_spec(spec)), timeout)  # type: ignore[no-any-return]
 
 
 def terminate_child(sup: Any, pid: Pid, *, timeout: float | None = None) -> None:
@@ -503,19 +396,19 @@ def terminate_child(sup: Any, pid: Pid, *, timeout: float | None = None) -> None
             f"a DynamicSupervisor's children are identified by pid; got {pid!r} "
             f"(of type {type(pid).__name__})"
         )
-    _request(sup, ("terminate_child", pid), timeout)
+    request(sup, ("terminate_child", pid), timeout)
 
 
 def which_children(sup: Any, *, timeout: float | None = None) -> list[ChildInfo]:
     """A ``ChildInfo(None, pid, type, modules)`` per child (pid ``"restarting"`` while
     a failed restart is retried). Blocks until answered."""
-    return _request(sup, ("which_children",), timeout)  # type: ignore[no-any-return]
+    return request(sup, ("which_children",), timeout)  # type: ignore[no-any-return]
 
 
 def count_children(sup: Any, *, timeout: float | None = None) -> dict[str, int]:
     """``{"specs": ..., "active": ..., "supervisors": ..., "workers": ...}``. Blocks
     until answered."""
-    return _request(sup, ("count_children",), timeout)  # type: ignore[no-any-return]
+    return request(sup, ("count_children",), timeout)  # type: ignore[no-any-return]
 
 
 def stop(sup: Any, reason: Any = "normal", timeout: float | None = None) -> None:

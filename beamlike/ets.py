@@ -226,13 +226,16 @@ class _State:
         self.counter = itertools.count(1)
 
 
+_KEY = "beamlike.ets"  # node.extensions: the node's tables
+
+
 def _state() -> _State:
     """The ETS state of the caller's node, made on first use."""
     node = node_module.current_node()
-    state = node.__dict__.get("_ets")
+    state: _State | None = node.extensions.get(_KEY)
     if state is None:
-        state = node.__dict__["_ets"] = _State(node)
-    return state  # type: ignore[no-any-return]
+        state = node.extensions[_KEY] = _State(node)
+    return state
 
 
 def _is_local_alive(state: _State, pid: Any) -> bool:
@@ -450,11 +453,10 @@ def delete(tab: TableId, key: Any = _MISSING) -> bool:
     Needs write access (as Erlang's ``delete/1``, a public table may be deleted by any
     process). Returns True. Never blocks.
     """
+    table = _table(tab, "delete", _WRITE)
     if key is _MISSING:
-        table = _table(tab, "delete", _WRITE)
         _drop(_state(), table)
         return True
-    table = _table(tab, "delete", _WRITE)
     if _get(table, key) is not _MISSING:
         table.size -= len(table.data[key]) if table.bag else 1
         _remove_key(table, key)
@@ -692,9 +694,10 @@ def lookup_element(tab: TableId, key: Any, pos: int) -> Any:
     """
     table = _table(tab, "lookup_element", _READ)
     _position(pos, "lookup_element")
-    objs = lookup(tab, key)
-    if not objs:
+    found = _get(table, key)
+    if found is _MISSING:
         raise BadArgument(f"lookup_element: key {key!r} is not in table {tab!r}")
+    objs = found if table.bag else [found]
     for obj in objs:
         if pos >= len(obj):
             raise BadArgument(f"lookup_element: position {pos} is out of range for {obj!r}")

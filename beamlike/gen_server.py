@@ -722,7 +722,7 @@ def call(server: Any, request: Any, timeout: float | None = DEFAULT_TIMEOUT) -> 
     """
     me = current_process()
     node = me.node
-    remote = _remote_server(node, server)
+    remote = remote_target(node, server)
     if remote is not None:
         return _remote_call(me, remote, server, request, timeout)
     return _local_call(me, server, request, timeout, Call)
@@ -751,21 +751,30 @@ def _local_call(
     ref = add_monitor(me, target, pid)
     node.aliases[ref] = me
     deliver(target, message(From(me.pid, ref), request))
+    return _await_reply(me, position, ref, timeout, server, request)
+
+
+def _await_reply(
+    me: Any, position: int, ref: Ref, timeout: float | None, server: Any, request: Any
+) -> Any:
+    """Wait for the reply to the call tagged ``ref`` (a monitor of the server and a
+    reply alias of ``me``); then drop the alias and the monitor. Blocks; see ``call``."""
+    aliases = me.node.aliases
     try:
         kind, value = wait_reply(me, position, ref, timeout)
     except ReceiveTimeout:
-        del node.aliases[ref]
+        aliases.pop(ref, None)
         remove_monitor(me, ref)
         flush_down(me, position, ref)
         raise CallTimeout("timeout", server, request) from None
     except BaseException:
-        node.aliases.pop(ref, None)
+        aliases.pop(ref, None)
         remove_monitor(me, ref)
         raise
     if kind is DOWN:
-        node.aliases.pop(ref, None)
+        aliases.pop(ref, None)
         raise CallError(value, server, request)
-    del node.aliases[ref]
+    del aliases[ref]
     if not remove_monitor(me, ref):  # it fired: the server died after replying
         flush_down(me, position, ref)
     return value
@@ -790,11 +799,6 @@ def reply(from_: From, value: Any) -> None:
         node.dist.reply(from_.pid, from_.tag, value)  # its node drops it if too late
 
 
-def _remote_server(node: Any, server: Any) -> Any:
-    """``server`` as a pid or (name, node) of another node, or None when it is local."""
-    return remote_target(node, server)
-
-
 def _remote_call(me: Any, target: Any, server: Any, request: Any, timeout: float | None) -> Any:
     """A call to a server of another node: monitor it, send, wait, as for a local one."""
     node = me.node
@@ -810,30 +814,14 @@ def _remote_call(me: Any, target: Any, server: Any, request: Any, timeout: float
     node.dist.monitor(me.pid, target, ref)
     node.aliases[ref] = me
     node.dist.send(me.pid, target, Call(From(me.pid, ref), request))
-    try:
-        kind, value = wait_reply(me, position, ref, timeout)
-    except ReceiveTimeout:
-        node.aliases.pop(ref, None)
-        remove_monitor(me, ref)
-        flush_down(me, position, ref)
-        raise CallTimeout("timeout", server, request) from None
-    except BaseException:
-        node.aliases.pop(ref, None)
-        remove_monitor(me, ref)
-        raise
-    node.aliases.pop(ref, None)
-    if kind is DOWN:
-        raise CallError(value, server, request)
-    if not remove_monitor(me, ref):
-        flush_down(me, position, ref)
-    return value
+    return _await_reply(me, position, ref, timeout, server, request)
 
 
 def cast(server: Any, request: Any) -> None:
     """Send ``request`` to ``server`` without waiting. Never blocks; never fails (a cast
     to a server that does not exist is dropped, as in OTP)."""
     node = current_node()
-    remote = _remote_server(node, server)
+    remote = remote_target(node, server)
     if remote is not None:
         send(remote, Cast(request))  # through the distribution layer, if any
         return

@@ -35,6 +35,7 @@ from typing import Any
 
 from beamlike._core.mailbox import MISSING, flush_down, mark, receive_matching
 from beamlike._core.node import current_process
+from beamlike._core.signals import remove_monitor
 from beamlike.errors import BeamlikeError, ProcessExit
 from beamlike.messages import Down
 from beamlike.process import exit as exit_process
@@ -135,18 +136,14 @@ def _start(
         if link:
             unlink(pid)
         exit_process(pid, "kill")
-        from beamlike.process import demonitor
-
-        demonitor(monitor_ref)
+        remove_monitor(me, monitor_ref)
         flush_down(me, position, monitor_ref)
         raise StartTimeout(
             "timeout", f"{fn!r} did not acknowledge its start within {timeout} s"
         ) from None
     if message.__class__ is Down:
         raise StartError(message.reason, f"process exited before it started: {message.reason!r}")
-    from beamlike.process import demonitor
-
-    demonitor(monitor_ref)
+    remove_monitor(me, monitor_ref)
     flush_down(me, position, monitor_ref)
     if not message.ok:
         raise StartError(message.value)

@@ -190,12 +190,14 @@ class _State:
         self.meta.clear()
 
 
+_KEY = "beamlike.registry"  # node.extensions: the running registries, by name
+
+
 def _registries(node: Node) -> dict[str, _State]:
     """The running registries of ``node``, by name (made on first use)."""
-    registries: dict[str, _State] | None = getattr(node, "_registries", None)
+    registries: dict[str, _State] | None = node.extensions.get(_KEY)
     if registries is None:
-        registries = {}
-        node._registries = registries  # type: ignore[attr-defined]
+        registries = node.extensions[_KEY] = {}
     return registries
 
 

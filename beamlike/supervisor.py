@@ -55,31 +55,46 @@ Differences from OTP are listed in ``docs/supervisor.md``.
 
 from __future__ import annotations
 
-import logging
-import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, NoReturn
+from typing import Any
 
 from beamlike import gen_server
 from beamlike._core.ids import Pid
-from beamlike._core.node import current_process
-from beamlike.errors import BadArgument, BadArgumentType
-from beamlike.gen_server import (
-    BadReturn,
-    From,
-    GenServer,
-    Ignore,
-    NoReply,
-    Ok,
-    Reply,
-    Stop,
+from beamlike._supervising import (
+    BRUTAL_KILL,
+    INFINITY,
+    PERMANENT,
+    RESTARTING,
+    SUPERVISOR,
+    TEMPORARY,
+    TRANSIENT,
+    WORKER,
+    Boot,
+    ChildStartError,
+    Failed,
+    Intensity,
+    TryAgain,
+    check_intensity,
+    count,
+    init_spec,
+    log_unexpected,
+    must_restart,
+    name_of,
+    progress,
+    report,
+    request,
+    restart,
+    shutdown,
+    start,
+    start_engine,
+    start_or_raise,
+    supervisor_child_spec,
 )
-from beamlike.messages import ANY, Down, Exit, is_shutdown_reason
+from beamlike.errors import BadArgument, BadArgumentType
+from beamlike.gen_server import From, GenServer, Ignore, NoReply, Ok, Reply, Stop
+from beamlike.messages import Exit
 from beamlike.proc_lib import StartError
-from beamlike.process import exit as exit_process
-from beamlike.process import monitor, process_flag, receive, self_pid, send, unlink
 
 __all__ = [
     "AlreadyPresentError",
@@ -103,22 +118,12 @@ __all__ = [
     "which_children",
 ]
 
-log = logging.getLogger("beamlike.supervisor")
-
-PERMANENT = "permanent"
-TRANSIENT = "transient"
-TEMPORARY = "temporary"
-BRUTAL_KILL = "brutal_kill"
-INFINITY = "infinity"
-WORKER = "worker"
-SUPERVISOR = "supervisor"
-RESTARTING = "restarting"
 STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
 
 _RESTARTS = (PERMANENT, TRANSIENT, TEMPORARY)
 _TYPES = (WORKER, SUPERVISOR)
 _SPEC_KEYS = ("id", "start", "restart", "shutdown", "type", "modules")
-_now = time.monotonic  # the clock of restart intensity (tests replace it)
+_MISSING: Any = object()
 
 
 def _one_of(values: tuple[str, ...]) -> str:
@@ -174,19 +179,6 @@ class RestartingError(RunningError):
         )
         self.id = id
         self.pid = None
-
-
-class ChildStartError(StartError):
-    """A child's start function failed (raised, or returned something not a Pid).
-
-    Attributes:
-        id: the child's id.
-        reason: why (the ``StartError`` reason, or the exception raised).
-    """
-
-    def __init__(self, id: Any, reason: Any) -> None:  # noqa: A002
-        super().__init__(reason, f"child {id!r} failed to start: {reason!r}")
-        self.id = id
 
 
 # -- child specs ---------------------------------------------------------------------
@@ -371,18 +363,6 @@ class ChildInfo:
 # -- supervisor flags ----------------------------------------------------------------
 
 
-def _check_intensity(max_restarts: Any, max_seconds: Any) -> float:
-    if max_restarts.__class__ is not int or max_restarts < 0:
-        raise BadArgument(f"max_restarts must be an int >= 0; got {max_restarts!r}")
-    if (
-        not isinstance(max_seconds, (int, float))
-        or max_seconds.__class__ is bool
-        or not max_seconds > 0
-    ):
-        raise BadArgument(f"max_seconds must be a number of seconds > 0; got {max_seconds!r}")
-    return float(max_seconds)
-
-
 @dataclass(frozen=True, slots=True)
 class SupervisorSpec(Ok):
     """What a supervisor's ``init`` returns: its children and flags.
@@ -405,7 +385,7 @@ class SupervisorSpec(Ok):
                 f"strategy must be one of {_one_of(STRATEGIES)}; got {self.strategy!r}"
             )
         object.__setattr__(
-            self, "max_seconds", _check_intensity(self.max_restarts, self.max_seconds)
+            self, "max_seconds", check_intensity(self.max_restarts, self.max_seconds)
         )
         if isinstance(self.children, (str, bytes, dict)) or not isinstance(
             self.children, (list, tuple)
@@ -418,190 +398,6 @@ class SupervisorSpec(Ok):
                 raise BadArgument(f"duplicate child id {spec.id!r} in the supervisor's children")
             seen.add(spec.id)
         object.__setattr__(self, "children", specs)
-
-
-# -- shared machinery (also used by dynamic_supervisor) ------------------------------
-
-
-class _Intensity:
-    """Restart intensity: timestamps of recent restarts, oldest on the left."""
-
-    __slots__ = ("max_restarts", "max_seconds", "times")
-
-    def __init__(self, max_restarts: int, max_seconds: float) -> None:
-        self.max_restarts = max_restarts
-        self.max_seconds = max_seconds
-        self.times: deque[float] = deque()
-
-    def add(self) -> bool:
-        """Record a restart now; True if there were more than allowed in the period.
-
-        O(1) amortised: each timestamp is appended once and trimmed once.
-        """
-        now = _now()
-        times = self.times
-        times.append(now)
-        threshold = now - self.max_seconds
-        while times[0] < threshold:
-            times.popleft()
-        return len(times) > self.max_restarts
-
-
-class _Failed:
-    """A call's answer that the client raises."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-class _TryAgain:
-    """Sent to itself to retry a failed restart (OTP's ``try_again_restart``)."""
-
-    __slots__ = ("key",)
-
-    def __init__(self, key: Any) -> None:
-        self.key = key
-
-    def __repr__(self) -> str:
-        return f"_TryAgain({self.key!r})"
-
-
-_OK: Any = object()
-
-
-def _start(spec: ChildSpec, extra: tuple[Any, ...] = ()) -> tuple[bool, Any]:
-    """Run the child's start function in the supervisor: (True, pid or None) or
-    (False, reason)."""
-    fn, args, kwargs = spec.start
-    try:
-        result = fn(*extra, *args, **kwargs)
-    except StartError as exc:
-        return False, exc.reason
-    except Exception as exc:
-        return False, exc
-    if result is None:
-        return True, None
-    if result.__class__ is not Pid:
-        return False, BadReturn(
-            f"the start function {fn!r} of child {spec.id!r}",
-            result,
-            "the pid of a process linked to the supervisor, or None",
-        )
-    me = current_process()
-    if not (me.links and result in me.links):
-        proc = me.node.lookup(result)
-        if proc is not None and proc.pending_exit is None:  # alive and not linked
-            exit_process(result, "kill")
-            return False, BadArgument(
-                f"the start function {fn!r} of child {spec.id!r} returned {result!r}, a "
-                "process not linked to the supervisor; start children with spawn_link or "
-                "a start_link function"
-            )
-    return True, result
-
-
-def _is_expected(reason: Any, spec: ChildSpec) -> bool:
-    """Is ``reason`` what a child stopped by its supervisor may exit with?"""
-    if reason.__class__ is str:
-        if reason == "killed" and spec.shutdown == BRUTAL_KILL:
-            return True
-        if reason == "shutdown" and spec.shutdown != BRUTAL_KILL:
-            return True
-    return spec.restart != PERMANENT and is_shutdown_reason(reason)
-
-
-def _shutdown(pid: Pid, spec: ChildSpec) -> Any:
-    """Stop the child ``pid`` as ``spec.shutdown`` says; return ``_OK`` or the unexpected
-    exit reason. Blocks until it has exited (OTP's ``shutdown/1``)."""
-    ref = monitor(pid)
-    down_pattern = Down(ref, ANY, ANY)
-    if spec.shutdown == BRUTAL_KILL:
-        exit_process(pid, "kill")
-        down = receive(down_pattern)
-    else:
-        exit_process(pid, "shutdown")
-        timeout = spec.shutdown if isinstance(spec.shutdown, float) else None  # infinity
-        down = receive(down_pattern, timeout=timeout, default=None)
-        if down is None:
-            exit_process(pid, "kill")
-            down = receive(down_pattern)
-    # The link delivered Exit(pid, reason) before the Down: take it out of the mailbox.
-    unlink(pid)
-    exited = receive(Exit(pid, ANY), timeout=0, default=None)
-    reason = exited.reason if exited is not None else down.reason
-    return _OK if _is_expected(reason, spec) else reason
-
-
-def _offender(spec: ChildSpec, pid: Any) -> dict[str, Any]:
-    return {
-        "pid": pid,
-        "id": spec.id,
-        "start": spec.start,
-        "restart": spec.restart,
-        "shutdown": spec.shutdown,
-        "type": spec.type,
-    }
-
-
-def _report(sup: Any, context: str, reason: Any, spec: ChildSpec, pid: Any) -> None:
-    """One supervisor report on ``beamlike.supervisor`` (OTP's SUPERVISOR REPORT)."""
-    if not log.isEnabledFor(logging.ERROR):
-        return
-    args: tuple[Any, ...]
-    if context == "child_terminated":
-        text, args = "child %r (%r) terminated with reason %r", (spec.id, pid, reason)
-    elif context == "start_error":
-        text, args = "child %r failed to start: %r", (spec.id, reason)
-    elif context == "shutdown_error":
-        text = "child %r (%r) exited with reason %r while being shut down"
-        args = (spec.id, pid, reason)
-    else:  # "shutdown"
-        text = "child %r (%r) exited once too often: %s; shutting down"
-        args = (spec.id, pid, reason)
-    log.error(
-        "supervisor %r: " + text,
-        sup,
-        *args,
-        extra={
-            "supervisor_report": {
-                "supervisor": sup,
-                "context": context,
-                "reason": reason,
-                "offender": _offender(spec, pid),
-            }
-        },
-    )
-
-
-def _progress(sup: Any, context: str, spec: ChildSpec, pid: Any) -> None:
-    """A progress report: ``restarted`` at INFO, ``started`` at DEBUG."""
-    level = logging.INFO if context == "restarted" else logging.DEBUG
-    if not log.isEnabledFor(level):
-        return
-    log.log(
-        level,
-        "supervisor %r: %s child %r as %r",
-        sup,
-        context,
-        spec.id,
-        pid,
-        extra={
-            "supervisor_report": {
-                "supervisor": sup,
-                "context": context,
-                "offender": _offender(spec, pid),
-            }
-        },
-    )
-
-
-def _request(server: Any, request: tuple[Any, ...], timeout: float | None) -> Any:
-    answer = gen_server.call(server, request, timeout)
-    if answer.__class__ is _Failed:
-        raise answer.error
-    return answer
 
 
 # -- the supervisor server -----------------------------------------------------------
@@ -623,30 +419,17 @@ class _Child:
 class _State:
     """A supervisor's state: its flags and its children in start order."""
 
-    __slots__ = ("name", "strategy", "intensity", "children", "by_pid", "module", "arg")
+    __slots__ = ("name", "strategy", "intensity", "children", "by_pid")
 
-    def __init__(self, name: Any, spec: SupervisorSpec, module: Any, arg: Any) -> None:
+    def __init__(self, name: Any, spec: SupervisorSpec) -> None:
         self.name = name
         self.strategy = spec.strategy
-        self.intensity = _Intensity(spec.max_restarts, spec.max_seconds)
+        self.intensity = Intensity(spec.max_restarts, spec.max_seconds)
         self.children: dict[Any, _Child] = {}  # id -> child, in start order
         self.by_pid: dict[Pid, Any] = {}  # pid -> id of the running children
-        self.module = module
-        self.arg = arg
 
     def __repr__(self) -> str:
         return f"<supervisor state {self.strategy} {list(self.children.values())!r}>"
-
-
-class _Boot:
-    """The argument the generic supervisor's own ``init`` gets."""
-
-    __slots__ = ("module", "arg", "name")
-
-    def __init__(self, module: type[Supervisor], arg: Any, name: Any) -> None:
-        self.module = module
-        self.arg = arg
-        self.name = name
 
 
 class Supervisor(GenServer):
@@ -696,10 +479,7 @@ class Supervisor(GenServer):
         ``gen_server.AlreadyStartedError``.
         """
         boot = cls._boot(arg, strategy, max_restarts, max_seconds, name)
-        try:
-            return gen_server.start_link(_Engine, boot, name=name, timeout=timeout)
-        except StartError as exc:
-            _explain(exc)
+        return start_engine(gen_server.start_link, _Engine, boot, timeout)
 
     @classmethod
     def start(  # type: ignore[override]
@@ -714,15 +494,12 @@ class Supervisor(GenServer):
     ) -> Pid | None:
         """As ``start_link``, without a link to the caller. Blocks the same way."""
         boot = cls._boot(arg, strategy, max_restarts, max_seconds, name)
-        try:
-            return gen_server.start(_Engine, boot, name=name, timeout=timeout)
-        except StartError as exc:
-            _explain(exc)
+        return start_engine(gen_server.start, _Engine, boot, timeout)
 
     @classmethod
     def _boot(
         cls, arg: Any, strategy: str, max_restarts: int, max_seconds: float, name: Any
-    ) -> _Boot:
+    ) -> Boot:
         flags_given = (strategy, max_restarts, max_seconds) != ("one_for_one", 3, 5.0)
         if cls is Supervisor and isinstance(arg, SupervisorSpec) and flags_given:
             raise BadArgument(
@@ -742,19 +519,13 @@ class Supervisor(GenServer):
                 "strategy=, max_restarts= and max_seconds= are for "
                 "Supervisor.start_link(children, ...)"
             )
-        return _Boot(cls, arg, name)
+        return Boot(cls, arg, name)
 
     @classmethod
     def child_spec(cls, arg: Any = None, **overrides: Any) -> dict[str, Any]:
         """The spec to run this supervisor under another one: as
         ``GenServer.child_spec``, with ``type="supervisor"``."""
-        spec: dict[str, Any] = {
-            "id": cls,
-            "start": (cls.start_link, (arg,), {}),
-            "type": SUPERVISOR,
-        }
-        spec.update(overrides)
-        return spec
+        return supervisor_child_spec(cls, arg, overrides)
 
     # -- generic callbacks (run in the supervisor) -------------------------------------
 
@@ -775,9 +546,9 @@ class Supervisor(GenServer):
                     state,
                 )
             if kind == "count_children":
-                return Reply(_count((c.spec, c.pid) for c in state.children.values()), state)
-            if kind == "start_child":
-                return Reply(self._start_child(state, child_spec(request[1])), state)
+                return Reply(count((c.spec, c.pid) for c in state.children.values()), state)
+            if kind == "start_child":  # the client normalised the spec
+                return Reply(self._start_child(state, request[1]), state)
             if kind == "terminate_child":
                 child = self._find(state, request[1])
                 self._terminate(state, child)
@@ -792,30 +563,30 @@ class Supervisor(GenServer):
             if kind == "get_childspec":
                 return Reply(self._find(state, request[1]).spec, state)
         except (BadArgument, StartError) as exc:  # the caller's mistake, or its child's
-            return Reply(_Failed(exc), state)
-        return Reply(_Failed(BadArgument(f"a supervisor does not understand {request!r}")), state)
+            return Reply(Failed(exc), state)
+        return Reply(Failed(BadArgument(f"a supervisor does not understand {request!r}")), state)
 
     def handle_cast(self, request: Any, state: Any) -> NoReply | Stop:
-        log.error("supervisor %r received an unexpected cast: %r", _name(state), request)
+        log_unexpected(state, "cast", request)
         return NoReply(state)
 
     def handle_info(self, message: Any, state: Any) -> NoReply | Stop:
         cls = message.__class__
         if cls is Exit:
-            cid = state.by_pid.pop(message.pid, _OK)
-            if cid is _OK:
+            cid = state.by_pid.pop(message.pid, _MISSING)
+            if cid is _MISSING:
                 return NoReply(state)  # a child already shut down, or a stranger
             child = state.children[cid]
             child.pid = None
             if self._child_exited(state, child, message.pid, message.reason):
                 return Stop("shutdown", state)
             return NoReply(state)
-        if cls is _TryAgain:
+        if cls is TryAgain:
             child = state.children.get(message.key)
             if child is not None and child.restarting and self._restart(state, child, None):
                 return Stop("shutdown", state)
             return NoReply(state)
-        log.error("supervisor %r received an unexpected message: %r", _name(state), message)
+        log_unexpected(state, "message", message)
         return NoReply(state)
 
     def terminate(self, reason: Any, state: Any) -> None:
@@ -849,26 +620,24 @@ class Supervisor(GenServer):
             if existing.pid is not None:
                 raise AlreadyStartedError(spec.id, existing.pid)
             raise AlreadyPresentError(spec.id)
-        ok, result = _start(spec)
-        if not ok:
-            raise _start_failure(spec, result)
-        _progress(_name(state), "started", spec, result)
-        if result is None and spec.restart == TEMPORARY:
-            return None
-        state.children[spec.id] = _Child(spec, result)
-        if result is not None:
-            state.by_pid[result] = spec.id
-        return result  # type: ignore[no-any-return]
+        pid = start_or_raise(name_of(state), spec)
+        self._add(state, spec, pid)
+        return pid
+
+    def _add(self, state: _State, spec: ChildSpec, pid: Pid | None) -> None:
+        """Keep a child that started as ``pid`` (an ignored temporary child is not kept)."""
+        if pid is None and spec.restart == TEMPORARY:
+            return
+        state.children[spec.id] = _Child(spec, pid)
+        if pid is not None:
+            state.by_pid[pid] = spec.id
 
     def _restart_child(self, state: _State, cid: Any) -> Pid | None:
         child = self._find(state, cid)
         self._check_stopped(child)
-        ok, result = _start(child.spec)
-        if not ok:
-            raise _start_failure(child.spec, result)
-        _progress(_name(state), "started", child.spec, result)
-        self._set_pid(state, child, result)
-        return result  # type: ignore[no-any-return]
+        pid = start_or_raise(name_of(state), child.spec)
+        self._set_pid(state, child, pid)
+        return pid
 
     def _set_pid(self, state: _State, child: _Child, pid: Pid | None) -> None:
         child.pid = pid
@@ -882,9 +651,7 @@ class Supervisor(GenServer):
         assert pid is not None
         state.by_pid.pop(pid, None)
         child.pid = None
-        outcome = _shutdown(pid, child.spec)
-        if outcome is not _OK:
-            _report(_name(state), "shutdown_error", outcome, child.spec, pid)
+        shutdown(name_of(state), [(pid, child.spec)])
 
     def _terminate(self, state: _State, child: _Child) -> None:
         """Stop a child and mark it terminated; a temporary child is forgotten."""
@@ -896,56 +663,35 @@ class Supervisor(GenServer):
 
     def _child_exited(self, state: _State, child: _Child, pid: Pid, reason: Any) -> bool:
         """Apply the restart type; True when the supervisor must shut down."""
-        restart = child.spec.restart
-        if restart == PERMANENT:
-            _report(_name(state), "child_terminated", reason, child.spec, pid)
-            return self._restart(state, child, pid)
-        if is_shutdown_reason(reason):
-            self._terminate(state, child)
-            return False
-        _report(_name(state), "child_terminated", reason, child.spec, pid)
-        if restart == TRANSIENT:
+        if must_restart(name_of(state), child.spec, pid, reason):
             return self._restart(state, child, pid)
         self._terminate(state, child)
         return False
 
     def _restart(self, state: _State, child: _Child, old_pid: Pid | None) -> bool:
         """Restart ``child`` (and others, by the strategy); True to shut down."""
-        if state.intensity.add():
-            intensity = state.intensity
-            _report(
-                _name(state),
-                "shutdown",
-                f"reached_max_restart_intensity: more than {intensity.max_restarts} "
-                f"restarts in {intensity.max_seconds} s",
-                child.spec,
-                old_pid,
-            )
+        sup = name_of(state)
+        if state.intensity.exceeded(sup, child.spec, old_pid):
             self._terminate(state, child)
             return True
         child.restarting = False
-        ids = list(state.children)
         if state.strategy == "one_for_one":
             group = [child.spec.id]
-        elif state.strategy == "one_for_all":
-            group = ids
         else:
-            group = ids[ids.index(child.spec.id) :]
-        for cid in reversed(group):
-            other = state.children[cid]
-            if other is not child:
-                self._terminate(state, other)
+            ids = list(state.children)
+            group = ids if state.strategy == "one_for_all" else ids[ids.index(child.spec.id) :]
+            for cid in reversed(group):
+                other = state.children[cid]
+                if other is not child:
+                    self._terminate(state, other)
         for cid in group:
             member = state.children.get(cid)
             if member is None:
                 continue  # a temporary child, stopped above and forgotten
-            ok, result = _start(member.spec)
+            ok, result = restart(sup, member.spec, cid, member.pid)
             if not ok:
-                _report(_name(state), "start_error", result, member.spec, member.pid)
                 member.restarting = True
-                send(self_pid(), _TryAgain(cid))
                 return False
-            _progress(_name(state), "restarted", member.spec, result)
             self._set_pid(state, member, result)
         return False
 
@@ -953,82 +699,21 @@ class Supervisor(GenServer):
 class _Engine(Supervisor):
     """The GenServer that runs every supervisor: boots from the user's ``init``."""
 
-    def init(self, boot: _Boot) -> Ok | Ignore | Stop:  # type: ignore[override]  # the engine's
-        process_flag("trap_exit", True)
-        module = boot.module()
-        spec = module.init(boot.arg)
-        if spec.__class__ is Ignore:
-            return Ignore()
+    def init(self, boot: Boot) -> Ok | Ignore | Stop:  # type: ignore[override]  # the engine's
+        spec = init_spec(boot, SupervisorSpec, "SupervisorSpec(children, ...) or Ignore()")
         if not isinstance(spec, SupervisorSpec):
-            return Stop(
-                BadReturn(
-                    f"{boot.module.__name__}.init",
-                    spec,
-                    "SupervisorSpec(children, ...) or Ignore()",
-                )
-            )
-        state = _State(boot.name, spec, module, boot.arg)
+            return spec  # type: ignore[no-any-return]
+        state = _State(boot.name, spec)
+        sup = name_of(state)
         for child in spec.children:
-            ok, result = _start(child)
+            ok, result = start(child)
             if not ok:
-                _report(_name(state), "start_error", result, child, None)
+                report(sup, "start_error", result, child, None)
                 self.terminate("shutdown", state)
                 return Stop(("shutdown", ("failed_to_start_child", child.id, result)))
-            _progress(_name(state), "started", child, result)
-            if result is None and child.restart == TEMPORARY:
-                continue
-            state.children[child.id] = _Child(child, result)
-            if result is not None:
-                state.by_pid[result] = child.id
+            progress(sup, "started", child, result)
+            self._add(state, child, result)
         return Ok(state)
-
-
-def _start_failure(spec: ChildSpec, reason: Any) -> ChildStartError:
-    error = ChildStartError(spec.id, reason)
-    if isinstance(reason, BaseException):
-        error.__cause__ = reason
-    return error
-
-
-def _explain(exc: StartError) -> NoReturn:
-    """Re-raise a supervisor's failed start, naming the child that failed."""
-    reason = exc.reason
-    if (
-        reason.__class__ is tuple
-        and len(reason) == 2
-        and reason[0] == "shutdown"
-        and reason[1].__class__ is tuple
-        and len(reason[1]) == 3
-        and reason[1][0] == "failed_to_start_child"
-    ):
-        _, cid, why = reason[1]
-        error = StartError(
-            reason, f"supervisor did not start: child {cid!r} failed to start: {why!r}"
-        )
-        raise error from (why if isinstance(why, BaseException) else None)
-    raise exc
-
-
-def _name(state: Any) -> Any:
-    name = getattr(state, "name", None)
-    return name if name is not None else self_pid()
-
-
-def _alive(pid: Any) -> bool:
-    if pid is None:
-        return False
-    proc = current_process().node.lookup(pid)
-    return proc is not None and proc.pending_exit is None
-
-
-def _count(children: Any) -> dict[str, int]:
-    """Counts of ``(spec, pid)`` pairs, as OTP's ``count_children``."""
-    counts = {"specs": 0, "active": 0, "supervisors": 0, "workers": 0}
-    for spec, pid in children:
-        counts["specs"] += 1
-        counts["active"] += _alive(pid)
-        counts["supervisors" if spec.type == SUPERVISOR else "workers"] += 1
-    return counts
 
 
 # -- client functions ----------------------------------------------------------------
@@ -1042,13 +727,13 @@ def start_child(sup: Any, spec: Any, *, timeout: float | None = None) -> Pid | N
     / ``AlreadyPresentError`` if its id is taken, ``ChildStartError`` if it failed to
     start, ``BadArgument`` for a bad spec (here, before anything is sent).
     """
-    return _request(sup, ("start_child", child_spec(spec)), timeout)  # type: ignore[no-any-return]
+    return request(sup, ("start_child", child_spec(spec)), timeout)  # type: ignore[no-any-return]
 
 
 def terminate_child(sup: Any, id: Any, *, timeout: float | None = None) -> None:  # noqa: A002
     """Stop the child ``id`` (as its ``shutdown`` says); its spec is kept, except for a
     temporary child's. Blocks until it has exited. Raises ``NotFoundError``."""
-    _request(sup, ("terminate_child", id), timeout)
+    request(sup, ("terminate_child", id), timeout)
 
 
 def restart_child(sup: Any, id: Any, *, timeout: float | None = None) -> Pid | None:  # noqa: A002
@@ -1057,32 +742,32 @@ def restart_child(sup: Any, id: Any, *, timeout: float | None = None) -> Pid | N
     Blocks until it has started. Raises ``NotFoundError``, ``RunningError``,
     ``RestartingError``, ``ChildStartError``.
     """
-    return _request(sup, ("restart_child", id), timeout)  # type: ignore[no-any-return]
+    return request(sup, ("restart_child", id), timeout)  # type: ignore[no-any-return]
 
 
 def delete_child(sup: Any, id: Any, *, timeout: float | None = None) -> None:  # noqa: A002
     """Forget the spec of the terminated child ``id``. Blocks until done. Raises
     ``NotFoundError``, ``RunningError``, ``RestartingError``."""
-    _request(sup, ("delete_child", id), timeout)
+    request(sup, ("delete_child", id), timeout)
 
 
 def get_childspec(sup: Any, id: Any, *, timeout: float | None = None) -> ChildSpec:  # noqa: A002
     """The ``ChildSpec`` of child ``id``. Blocks until answered. Raises
     ``NotFoundError``."""
-    return _request(sup, ("get_childspec", id), timeout)  # type: ignore[no-any-return]
+    return request(sup, ("get_childspec", id), timeout)  # type: ignore[no-any-return]
 
 
 def which_children(sup: Any, *, timeout: float | None = None) -> list[ChildInfo]:
     """A ``ChildInfo(id, pid, type, modules)`` per child, in start order (for a
     DynamicSupervisor: ids are None). Blocks until answered."""
-    return _request(sup, ("which_children",), timeout)  # type: ignore[no-any-return]
+    return request(sup, ("which_children",), timeout)  # type: ignore[no-any-return]
 
 
 def count_children(sup: Any, *, timeout: float | None = None) -> dict[str, int]:
     """``{"specs": ..., "active": ..., "supervisors": ..., "workers": ...}``: all
     children, the running ones, and how many are of each type. Blocks until
     answered."""
-    return _request(sup, ("count_children",), timeout)  # type: ignore[no-any-return]
+    return request(sup, ("count_children",), timeout)  # type: ignore[no-any-return]
 
 
 def stop(sup: Any, reason: Any = "normal", timeout: float | None = None) -> None:

@@ -82,6 +82,7 @@ from beamlike.process import (
     spawn_opt,
     unlink,
 )
+from beamlike.supervisor import ChildSpec
 
 __all__ = [
     "BRUTAL_KILL",
@@ -572,22 +573,17 @@ def async_stream(
     Creating the iterator never blocks; each ``next()`` blocks until a result is there.
     Iterate it from one process only.
     """
-    func = resolve_function(fn)
     return _stream(
         items,
-        func,
+        resolve_function(fn),
         "async_stream",
-        _spawn_linked,
+        async_,
         max_concurrency,
         ordered,
         timeout,
         on_timeout,
         zip_input_on_exit,
     )
-
-
-def _spawn_linked(fn: Callable[[Any], Any], item: Any) -> Task:
-    return async_(fn, item)
 
 
 def _stream(
@@ -788,12 +784,12 @@ def _start_plain(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Any) -> 
 def _supervised(sup: Any, fn: Any, args: tuple[Any, ...], kwargs: Any, linked: bool) -> Task:
     fn = resolve_function(fn)
     me = current_process()
-    spec: dict[str, Any] = {
-        "id": "task",
-        "start": (_start_replying, (me.pid, fn, args, kwargs), {}),
-        "restart": "temporary",
-        "shutdown": DEFAULT_TIMEOUT,
-    }
+    spec = ChildSpec(
+        "task",
+        (_start_replying, (me.pid, fn, args, kwargs), {}),
+        restart="temporary",
+        shutdown=DEFAULT_TIMEOUT,
+    )
     pid = dynamic_supervisor.start_child(sup, spec)
     assert pid is not None
     if linked:
@@ -803,6 +799,15 @@ def _supervised(sup: Any, fn: Any, args: tuple[Any, ...], kwargs: Any, linked: b
         _activate(me, pid, ref)
     send(pid, _Go(ref))
     return Task(pid, ref, me.pid)
+
+
+def _launcher(sup: Any, *, linked: bool) -> Callable[[Callable[[Any], Any], Any], Task]:
+    """How a stream under ``sup`` starts the task for one item."""
+
+    def launch(fn: Callable[[Any], Any], item: Any) -> Task:
+        return _supervised(sup, fn, (item,), {}, linked)
+
+    return launch
 
 
 class TaskSupervisor:
@@ -912,12 +917,12 @@ class TaskSupervisor:
 
         Blocks until the supervisor started it.
         """
-        spec: dict[str, Any] = {
-            "id": "task",
-            "start": (_start_plain, (resolve_function(fn), args, kwargs), {}),
-            "restart": restart,
-            "shutdown": shutdown,
-        }
+        spec = ChildSpec(
+            "task",
+            (_start_plain, (resolve_function(fn), args, kwargs), {}),
+            restart=restart,
+            shutdown=shutdown,
+        )
         pid = dynamic_supervisor.start_child(sup, spec)
         assert pid is not None
         return pid
@@ -951,16 +956,11 @@ class TaskSupervisor:
     ) -> Iterator[tuple[str, Any]]:
         """``task.async_stream`` with each task started under ``sup``, linked to the
         caller. See ``async_stream`` for the options and when it blocks."""
-        func = resolve_function(fn)
-
-        def launch(fn: Callable[[Any], Any], item: Any) -> Task:
-            return _supervised(sup, fn, (item,), {}, True)
-
         return _stream(
             items,
-            func,
+            resolve_function(fn),
             "TaskSupervisor.async_stream",
-            launch,
+            _launcher(sup, linked=True),
             max_concurrency,
             ordered,
             timeout,
@@ -982,16 +982,11 @@ class TaskSupervisor:
     ) -> Iterator[tuple[str, Any]]:
         """As ``TaskSupervisor.async_stream``, the tasks not linked to the caller: a
         crash is yielded as ``("exit", reason)`` and never takes the caller down."""
-        func = resolve_function(fn)
-
-        def launch(fn: Callable[[Any], Any], item: Any) -> Task:
-            return _supervised(sup, fn, (item,), {}, False)
-
         return _stream(
             items,
-            func,
+            resolve_function(fn),
             "TaskSupervisor.async_stream_nolink",
-            launch,
+            _launcher(sup, linked=False),
             max_concurrency,
             ordered,
             timeout,

@@ -20,12 +20,12 @@ trivially; a new beamlike module that is not in ``LAYERS`` fails until it is add
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
@@ -71,6 +71,7 @@ LAYERS: dict[str, int] = {
     # L3: generic server
     "beamlike/gen_server.py": 3,
     # L4: behaviours built on gen_server
+    "beamlike/_supervising.py": 4,
     "beamlike/supervisor.py": 4,
     "beamlike/dynamic_supervisor.py": 4,
     "beamlike/task.py": 4,
@@ -213,11 +214,11 @@ def library_files(package: str, root: Path = ROOT) -> list[Path]:
     return sorted(p for p in (root / package).rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def all_library_sources() -> Iterator[tuple[SourceFile, ImportCollector]]:
-    for package in LIBRARY_PACKAGES:
-        for path in library_files(package):
-            source = parse(path)
-            yield source, scan(source)
+@functools.cache
+def all_library_sources() -> tuple[tuple[SourceFile, ImportCollector], ...]:
+    """Every library file, parsed and scanned once for all the rules below."""
+    sources = [parse(path) for package in LIBRARY_PACKAGES for path in library_files(package)]
+    return tuple((source, scan(source)) for source in sources)
 
 
 def top(module: str) -> str:

@@ -21,6 +21,7 @@ from beamlike import (
     Exit,
     Pid,
     ProcessExit,
+    _supervising,
     gen_server,
     is_alive,
     monitor,
@@ -259,7 +260,7 @@ def test_a_failed_restart_is_retried_and_counts_toward_intensity() -> None:
 
 def test_restarts_older_than_max_seconds_do_not_count(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [0.0]
-    monkeypatch.setattr(supervisor_module, "_now", lambda: clock[0])
+    monkeypatch.setattr(_supervising, "_now", lambda: clock[0])
     sup = DynamicSupervisor.start_link(max_restarts=1, max_seconds=5)
     pid = add(sup, "a")
     for _ in range(3):

@@ -24,6 +24,7 @@ from beamlike import (
     Exit,
     Pid,
     ProcessExit,
+    _supervising,
     gen_server,
     is_alive,
     monitor,
@@ -468,7 +469,7 @@ def test_max_restarts_zero_shuts_down_at_the_first_exit() -> None:
 
 def test_restarts_older_than_max_seconds_do_not_count(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [100.0]
-    monkeypatch.setattr(supervisor_module, "_now", lambda: clock[0])
+    monkeypatch.setattr(_supervising, "_now", lambda: clock[0])
     sup = Supervisor.start([spec("a")], max_restarts=1, max_seconds=5)
     a = started("a")
     for _ in range(3):  # one restart every 6 s: never two within 5 s
