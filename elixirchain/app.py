@@ -35,7 +35,13 @@ from elixirchain.errors import ConfigError, ElixirChainError
 from elixirchain.memory import open_backend
 from elixirchain.memory.conversation import ConversationMemory
 from elixirchain.memory.inmemory import memory_owner_child_spec
-from elixirchain.resilience import Limits, ResponseCache, RetryPolicy, gates_child_spec
+from elixirchain.resilience import (
+    DEFAULT_GATES,
+    Limits,
+    ResponseCache,
+    RetryPolicy,
+    gates_child_spec,
+)
 from elixirchain.tools import Tool, ToolBox, as_tool
 
 __all__ = ["App", "current_app", "ensure_started", "is_running", "start", "stop"]
@@ -45,7 +51,7 @@ SUP = "elixirchain.sup"
 KEEPER = "elixirchain.keeper"
 MEMORY = "elixirchain.memory"
 REGISTRY = "elixirchain.registry"
-GATES = "elixirchain.gates"
+GATES = DEFAULT_GATES  # the gate supervisor call_provider looks for by default
 AGENTS = "elixirchain.agents"
 AGENT_TABLE = "elixirchain.agent_table"
 TOOL_TABLE = "elixirchain.tool_table"
