@@ -22,7 +22,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from beamlike._core.node import Node, current_node, default_node, reset_default, set_default
+from beamlike._core.node import (
+    Node,
+    current_node,
+    default_node,
+    forget_default,
+    reset_default,
+    set_default,
+)
 from beamlike._core.node import current_process as _current_process
 from beamlike._core.signals import deliver as _deliver
 from beamlike.errors import BadArgumentType
@@ -116,14 +123,7 @@ def stop(node: Node | None = None) -> None:
         stop_node(target)
     else:
         target.stop()
-        if _is_default(target):
-            reset_default()
-
-
-def _is_default(node: Node) -> bool:
-    previous = set_default(None)
-    set_default(previous)
-    return previous is node
+        forget_default(target)
 
 
 def connect(name: str) -> bool:

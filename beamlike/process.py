@@ -27,18 +27,29 @@ import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 from beamlike._core import signals
 from beamlike._core.ids import Pid, Ref
-from beamlike._core.mailbox import MISSING, receive_any, receive_in
+from beamlike._core.mailbox import (
+    MISSING,
+    flush_down,
+    receive_any,
+    receive_in,
+    receive_matching,
+)
 from beamlike._core.node import Node, current_node, current_process, default_node
-from beamlike._core.patterns import ANY as _ANY
 from beamlike._core.process import RUNNABLE, WAITING, Worker, initial_call
 from beamlike._core.process import current_greenlet as getcurrent
-from beamlike._core.remote import index_remote
+from beamlike._core.remote import record_remote_link, record_remote_monitor
 from beamlike._core.signals import deliver
-from beamlike.errors import BadArgument, BadArgumentType, NoProcError, ProcessExit
+from beamlike.errors import (
+    AlreadyRegisteredError,
+    BadArgument,
+    BadArgumentType,
+    NoProcError,
+    ProcessExit,
+)
 from beamlike.messages import NOCONNECTION, NORMAL, Down, Exit
 
 __all__ = [
@@ -210,7 +221,7 @@ def run(fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Any:
     me = current_process()
     _, ref = me.node.spawn(main, (), {}, monitor=me)
     assert ref is not None
-    down = receive(Down(ref, _ANY, _ANY))
+    down = receive_matching(me, lambda m: m.__class__ is Down and m.ref == ref, None, MISSING)
     reason = down.reason
     if reason.__class__ is str and reason == NORMAL:
         return box[0] if box else None  # None also when it did raise ProcessExit("normal")
@@ -262,12 +273,7 @@ def _send_slow(node: Node, dest: Any, message: Any) -> Any:
             raise NoProcError(f"cannot send to {dest!r}: no process is registered under that name")
         deliver(proc, message)
         return message
-    if (
-        dest.__class__ is tuple
-        and len(dest) == 2
-        and dest[0].__class__ is str
-        and dest[1].__class__ is str
-    ):
+    if _is_name_at_node(dest):
         name, node_name = dest
         if node_name == node.name:
             proc = node.names.get(name)
@@ -336,10 +342,7 @@ def link(pid: Pid) -> bool:
         if node.dist is None:  # not reachable: Erlang's noconnection exit signal
             signals.exit_signal(node, me, pid, NOCONNECTION, via_link=True)
             return True
-        if me.links is None:
-            me.links = set()
-        me.links.add(pid)
-        index_remote(node, me.pid, pid.node)
+        record_remote_link(me, pid)
         node.dist.link(me.pid, pid)
         return True
     if other is None:
@@ -374,10 +377,7 @@ def monitor(target: Dest) -> Ref:
         if node.dist is None:  # another node, not reachable
             deliver(me, Down(ref, remote, NOCONNECTION))
             return ref
-        if me.monitors is None:
-            me.monitors = {}
-        me.monitors[ref] = remote
-        index_remote(node, me.pid, remote.node if remote.__class__ is Pid else remote[1])
+        record_remote_monitor(me, remote, ref)
         node.dist.monitor(me.pid, remote, ref)
         return ref
     if target.__class__ is Pid:
@@ -386,11 +386,7 @@ def monitor(target: Dest) -> Ref:
     elif target.__class__ is str:
         proc = node.names.get(target)
         shown = proc.pid if proc is not None else target
-    elif (
-        target.__class__ is tuple
-        and len(target) == 2
-        and all(part.__class__ is str for part in target)
-    ):
+    elif _is_name_at_node(target):
         proc = node.names.get(target[0]) if target[1] == node.name else None
         shown = proc.pid if proc is not None else target
     elif getattr(target, "whereis_name", None) is not None:  # a via name
@@ -413,15 +409,19 @@ def remote_target(node: Node, target: Any) -> Any:
     """The target as a pid or (name, node) of another node, or None if local."""
     if target.__class__ is Pid:
         return target if target.node != node.name else None
-    if (
-        target.__class__ is tuple
-        and len(target) == 2
-        and target[0].__class__ is str
-        and target[1].__class__ is str
-        and target[1] != node.name
-    ):
+    if _is_name_at_node(target) and target[1] != node.name:
         return target
     return None
+
+
+def _is_name_at_node(dest: Any) -> TypeGuard[tuple[str, str]]:
+    """Whether ``dest`` is a ``(name, node_name)`` tuple of two str. Never blocks."""
+    return (
+        dest.__class__ is tuple
+        and len(dest) == 2
+        and dest[0].__class__ is str
+        and dest[1].__class__ is str
+    )
 
 
 def demonitor(ref: Ref, *, flush: bool = False) -> bool:
@@ -436,12 +436,8 @@ def demonitor(ref: Ref, *, flush: bool = False) -> bool:
         )
     me = current_process()
     signals.remove_monitor(me, ref)
-    if flush and me.mailbox:
-        mailbox = me.mailbox
-        for index, message in enumerate(mailbox):
-            if message.__class__ is Down and message.ref == ref:
-                del mailbox[index]
-                break
+    if flush:
+        flush_down(me, 0, ref)
     return True
 
 
@@ -495,7 +491,7 @@ def register(name: str, pid: Pid) -> bool:
     if proc is None:
         holder = node.names.get(name)
         if holder is not None:
-            raise signals.AlreadyRegisteredError(name, holder.pid)
+            raise AlreadyRegisteredError(name, holder.pid)
         raise NoProcError(f"cannot register {name!r}: {pid!r} is not alive")
     signals.register_name(node, name, proc)
     return True

@@ -16,7 +16,7 @@ from beamlike._core.node import current_node, current_process
 from beamlike._core.process import Worker
 from beamlike._core.process import current_greenlet as getcurrent
 from beamlike.errors import BadArgumentType, NoProcError
-from beamlike.process import _send_slow
+from beamlike.process import _is_name_at_node, _send_slow
 
 __all__ = ["cancel_timer", "read_timer", "send_after", "sleep"]
 
@@ -32,12 +32,7 @@ def send_after(delay: float, dest: Pid | str | tuple[str, str], message: Any) ->
     if not (
         dest.__class__ is Pid
         or dest.__class__ is str
-        or (
-            dest.__class__ is tuple
-            and len(dest) == 2
-            and dest[0].__class__ is str
-            and dest[1].__class__ is str
-        )
+        or _is_name_at_node(dest)
         or hasattr(dest, "whereis_name")
     ):
         raise BadArgumentType(

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import pytest
+from support_processes import dead_pid, wait_forever
 
 import beamlike
 from beamlike import (
-    ANY,
     AlreadyRegisteredError,
     BadArgument,
     BadArgumentType,
@@ -26,7 +26,6 @@ from beamlike import (
     Down,
     Exit,
     NoProcError,
-    Pid,
     ProcessExit,
     ReceiveTimeout,
     link,
@@ -38,24 +37,7 @@ from beamlike import (
     send,
     send_after,
     spawn,
-    spawn_monitor,
 )
-
-WAIT = 2.0
-
-
-def noop() -> None:
-    pass
-
-
-def wait_forever() -> None:
-    receive(lambda _msg: False)
-
-
-def dead_pid() -> Pid:
-    pid, ref = spawn_monitor(noop)
-    receive(Down(ref, ANY, ANY), timeout=WAIT)
-    return pid
 
 
 def register_taken_name() -> None:

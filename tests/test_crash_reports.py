@@ -10,14 +10,12 @@ from __future__ import annotations
 import logging
 
 import pytest
+from support_processes import WAIT, exit_with, wait_down, wait_forever
 
 import beamlike
 from beamlike import (
-    ANY,
     Down,
     Pid,
-    ProcessExit,
-    Ref,
     receive,
     self_pid,
     send,
@@ -25,7 +23,6 @@ from beamlike import (
     spawn_monitor,
 )
 
-WAIT = 2.0
 CRASH_LOGGER = "beamlike.crash"
 
 
@@ -43,10 +40,6 @@ def formatted(record: logging.LogRecord) -> str:
     return logging.Formatter("%(message)s").format(record)
 
 
-def wait_down(ref: Ref) -> Down:
-    return receive(Down(ref, ANY, ANY), timeout=WAIT)
-
-
 def run_until_down(fn: object, *args: object) -> tuple[Pid, Down]:
     pid, ref = spawn_monitor(fn, *args)
     return pid, wait_down(ref)
@@ -54,10 +47,6 @@ def run_until_down(fn: object, *args: object) -> tuple[Pid, Down]:
 
 def failing_function() -> None:
     raise ValueError("boom from failing_function")
-
-
-def exit_with(reason: object) -> None:
-    raise ProcessExit(reason)
 
 
 def return_normally() -> None:
@@ -74,10 +63,6 @@ def catch_own_error(parent: Pid) -> None:
 def link_to_a_crash_then_wait() -> None:
     spawn_link(failing_function)
     receive("never sent")
-
-
-def wait_forever() -> None:
-    receive(lambda _msg: False)
 
 
 # -- what is reported -----------------------------------------------------------------

@@ -16,65 +16,33 @@ from __future__ import annotations
 
 import gevent.event
 import pytest
+from support_processes import (
+    WAIT,
+    assert_alive,
+    exit_reason,
+    got,
+    link_agent,
+    noop,
+    start_agent,
+)
 
 import beamlike
 from beamlike import (
     ANY,
-    Down,
     Exit,
     Pid,
     ProcessExit,
     Ref,
-    demonitor,
     link,
-    monitor,
     process_flag,
     receive,
     self_pid,
     send,
     sleep,
     spawn_monitor,
-    spawn_opt,
 )
 
-WAIT = 2.0
-NOTHING = object()
-
-
 # -- agents: processes driven by commands from the test -------------------------------
-
-
-def agent(parent: Pid) -> None:
-    """Obeys commands; reports every other message it gets as ("got", self, msg)."""
-    me = self_pid()
-    while True:
-        match receive():
-            case ("ping", from_):
-                send(from_, ("pong", me))
-            case ("link", pid):
-                link(pid)
-                send(parent, ("linked", me, pid))
-            case ("send_exit", pid, reason):
-                beamlike.exit(pid, reason)
-                send(parent, ("sent_exit", me, pid))
-            case ("exit", reason):
-                raise ProcessExit(reason)
-            case ("crash", text):
-                raise ValueError(text)
-            case ("return",):
-                return
-            case other:
-                send(parent, ("got", me, other))
-
-
-def start_agent(*, trap: bool = False) -> tuple[Pid, Ref]:
-    """An agent watched by the caller; with trap=True it traps exits from the start."""
-    return spawn_opt(agent, args=(self_pid(),), monitor=True, trap_exit=trap)
-
-
-def link_agent(pid: Pid, other: Pid) -> None:
-    send(pid, ("link", other))
-    receive(("linked", pid, other), timeout=WAIT)
 
 
 def chain(*, trap: str = "") -> tuple[dict[str, Pid], dict[str, Ref]]:
@@ -85,26 +53,6 @@ def chain(*, trap: str = "") -> tuple[dict[str, Pid], dict[str, Ref]]:
     link_agent(pids["A"], pids["B"])
     link_agent(pids["B"], pids["C"])
     return pids, refs
-
-
-def got(pid: Pid) -> object:
-    return receive(("got", pid, ANY), timeout=WAIT)[2]
-
-
-def exit_reason(ref: Ref) -> object:
-    return receive(Down(ref, ANY, ANY), timeout=WAIT).reason
-
-
-def assert_alive(pid: Pid) -> None:
-    ref = monitor(pid)
-    send(pid, ("ping", self_pid()))
-    reply = receive(("pong", pid), Down(ref, ANY, ANY), timeout=WAIT)
-    demonitor(ref, flush=True)
-    assert reply == ("pong", pid)
-
-
-def noop() -> None:
-    pass
 
 
 # -- exit/2: the table ----------------------------------------------------------------

@@ -8,19 +8,30 @@ with monitors and only ever traps the signals it receives.
 from __future__ import annotations
 
 import pytest
+from support_processes import (
+    NOTHING,
+    WAIT,
+    assert_alive,
+    crash,
+    crash_and_report,
+    dead_pid,
+    exit_reason,
+    got,
+    link_agent,
+    noop,
+    start_agent,
+    unlink_agent,
+    wait_forever,
+)
 
 from beamlike import (
     ANY,
-    Down,
     Exit,
     NoProcError,
     Pid,
     ProcessExit,
-    Ref,
-    demonitor,
     is_alive,
     link,
-    monitor,
     process_flag,
     process_info,
     receive,
@@ -29,69 +40,10 @@ from beamlike import (
     spawn,
     spawn_link,
     spawn_monitor,
-    spawn_opt,
     unlink,
 )
 
-WAIT = 2.0
-NOTHING = object()
-
-
-# -- agents: processes driven by commands from the test -------------------------------
-
-
-def agent(parent: Pid) -> None:
-    """Obeys commands; reports every other message it gets as ("got", self, msg)."""
-    me = self_pid()
-    while True:
-        match receive():
-            case ("ping", from_):
-                send(from_, ("pong", me))
-            case ("link", pid):
-                link(pid)
-                send(parent, ("linked", me, pid))
-            case ("unlink", pid):
-                unlink(pid)
-                send(parent, ("unlinked", me, pid))
-            case ("exit", reason):
-                raise ProcessExit(reason)
-            case ("crash", text):
-                raise ValueError(text)
-            case ("return",):
-                return
-            case other:
-                send(parent, ("got", me, other))
-
-
-def start_agent(*, trap: bool = False) -> tuple[Pid, Ref]:
-    """An agent watched by the caller; with trap=True it traps exits from the start."""
-    return spawn_opt(agent, args=(self_pid(),), monitor=True, trap_exit=trap)
-
-
-def link_agent(pid: Pid, other: Pid) -> None:
-    send(pid, ("link", other))
-    receive(("linked", pid, other), timeout=WAIT)
-
-
-def unlink_agent(pid: Pid, other: Pid) -> None:
-    send(pid, ("unlink", other))
-    receive(("unlinked", pid, other), timeout=WAIT)
-
-
-def got(pid: Pid) -> object:
-    return receive(("got", pid, ANY), timeout=WAIT)[2]
-
-
-def exit_reason(ref: Ref) -> object:
-    return receive(Down(ref, ANY, ANY), timeout=WAIT).reason
-
-
-def assert_alive(pid: Pid) -> None:
-    ref = monitor(pid)
-    send(pid, ("ping", self_pid()))
-    reply = receive(("pong", pid), Down(ref, ANY, ANY), timeout=WAIT)
-    demonitor(ref, flush=True)
-    assert reply == ("pong", pid)
+# -- helpers of these tests (agents and shared bodies: support_processes) -------------
 
 
 def assert_crashed_with_boom(reason: object) -> None:
@@ -99,33 +51,9 @@ def assert_crashed_with_boom(reason: object) -> None:
     assert reason.args == ("boom",)
 
 
-def noop() -> None:
-    pass
-
-
-def wait_forever() -> None:
-    receive(lambda _msg: False)
-
-
-def crash(text: str) -> None:
-    raise ValueError(text)
-
-
-def crash_and_report(parent: Pid) -> None:
-    error = ValueError("boom")
-    send(parent, ("raising", error))
-    raise error
-
-
 def spawn_link_a_crasher_then_wait(reporter: Pid) -> None:
     spawn_link(crash_and_report, reporter)
     wait_forever()
-
-
-def dead_pid() -> Pid:
-    pid, ref = spawn_monitor(noop)
-    exit_reason(ref)
-    return pid
 
 
 # -- making and removing links --------------------------------------------------------

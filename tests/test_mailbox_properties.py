@@ -10,11 +10,9 @@ from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support_processes import NOTHING, WAIT, drain
 
 from beamlike import ANY, Pid, receive, self_pid, send, sleep, spawn
-
-WAIT = 2.0
-NOTHING = object()
 
 PROPERTY_SETTINGS = settings(max_examples=60, deadline=None)
 
@@ -34,13 +32,6 @@ terms = st.recursive(
     ),
     max_leaves=8,
 )
-
-
-def drain() -> list[object]:
-    left = []
-    while (msg := receive(timeout=0, default=NOTHING)) is not NOTHING:
-        left.append(msg)
-    return left
 
 
 def same_terms(a: list[object], b: list[object]) -> bool:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from support_processes import (
+    NOTHING,
+    WAIT,
+    crash_and_report,
+    dead_pid,
+    exit_with,
+    noop,
+    wait_down,
+    wait_forever,
+    wait_then_return,
+)
+
 import beamlike
 from beamlike import (
     ANY,
     Down,
     Pid,
-    ProcessExit,
-    Ref,
     demonitor,
     is_alive,
     make_ref,
@@ -23,31 +33,6 @@ from beamlike import (
     spawn_opt,
 )
 
-WAIT = 2.0
-NOTHING = object()
-
-
-def noop() -> None:
-    pass
-
-
-def wait_forever() -> None:
-    receive(lambda _msg: False)
-
-
-def wait_then_return() -> None:
-    receive("return")
-
-
-def crash_and_report(parent: Pid) -> None:
-    error = ValueError("boom")
-    send(parent, ("raising", error))
-    raise error
-
-
-def exit_with(reason: object) -> None:
-    raise ProcessExit(reason)
-
 
 def say_then_return(parent: Pid, words: object) -> None:
     send(parent, words)
@@ -56,16 +41,6 @@ def say_then_return(parent: Pid, words: object) -> None:
 def monitor_then_crash(target: Pid) -> None:
     monitor(target)
     raise ValueError("watcher crashed")
-
-
-def wait_down(ref: Ref) -> Down:
-    return receive(Down(ref, ANY, ANY), timeout=WAIT)
-
-
-def dead_pid() -> Pid:
-    pid, ref = spawn_monitor(noop)
-    wait_down(ref)
-    return pid
 
 
 def test_monitor_returns_a_fresh_ref() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from support_processes import WAIT, dead_pid, noop, wait_down, wait_forever, wait_then_return
 
 import beamlike
 from beamlike import (
@@ -10,10 +11,8 @@ from beamlike import (
     AlreadyRegisteredError,
     BadArgument,
     BadArgumentType,
-    Down,
     NoProcError,
     Pid,
-    Ref,
     is_alive,
     process_info,
     receive,
@@ -27,20 +26,6 @@ from beamlike import (
     whereis,
 )
 
-WAIT = 2.0
-
-
-def noop() -> None:
-    pass
-
-
-def wait_forever() -> None:
-    receive(lambda _msg: False)
-
-
-def wait_then_return() -> None:
-    receive("return")
-
 
 def crash_when_told() -> None:
     receive("crash")
@@ -49,16 +34,6 @@ def crash_when_told() -> None:
 
 def report_whereis(parent: Pid, name: str) -> None:
     send(parent, ("whereis", whereis(name)))
-
-
-def wait_down(ref: Ref) -> Down:
-    return receive(Down(ref, ANY, ANY), timeout=WAIT)
-
-
-def dead_pid() -> Pid:
-    pid, ref = spawn_monitor(noop)
-    wait_down(ref)
-    return pid
 
 
 # -- register, whereis, registered, unregister ----------------------------------------

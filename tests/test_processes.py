@@ -11,6 +11,7 @@ import re
 
 import gevent
 import pytest
+from support_processes import WAIT, crash, dead_pid, exit_with, noop, wait_down, wait_forever
 
 import beamlike
 from beamlike import (
@@ -38,18 +39,7 @@ from beamlike import (
     whereis,
 )
 
-WAIT = 2.0  # upper bound for something that should happen promptly
-
-
 # -- process bodies -------------------------------------------------------------------
-
-
-def noop() -> None:
-    pass
-
-
-def wait_forever() -> None:
-    receive(lambda _msg: False)
 
 
 def report_args(parent: Pid, *args: object, **kwargs: object) -> None:
@@ -71,24 +61,6 @@ def say_ready_then_wait(parent: Pid) -> None:
 
 def add(a: int, *, b: int) -> int:
     return a + b
-
-
-def crash(text: str) -> None:
-    raise ValueError(text)
-
-
-def exit_with(reason: object) -> None:
-    raise ProcessExit(reason)
-
-
-def wait_down(ref: Ref) -> Down:
-    return receive(Down(ref, ANY, ANY), timeout=WAIT)
-
-
-def dead_pid() -> Pid:
-    pid, ref = spawn_monitor(noop)
-    wait_down(ref)
-    return pid
 
 
 # -- spawn ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 import pytest
+from support_processes import NOTHING, WAIT, drain
 
 from beamlike import (
     ANY,
@@ -29,9 +30,6 @@ from beamlike import (
     spawn,
 )
 
-WAIT = 2.0
-NOTHING = object()  # a default no message can be equal to
-
 
 @dataclass(frozen=True)
 class Point:
@@ -48,14 +46,6 @@ def send_self(*msgs: object) -> None:
     me = self_pid()
     for msg in msgs:
         send(me, msg)
-
-
-def drain() -> list[object]:
-    """Everything left in the caller's mailbox, oldest first."""
-    left = []
-    while (msg := receive(timeout=0, default=NOTHING)) is not NOTHING:
-        left.append(msg)
-    return left
 
 
 def poll(*patterns: object) -> object:

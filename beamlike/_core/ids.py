@@ -30,7 +30,54 @@ def local_node_name() -> str | None:
     return hook() if hook is not None else None
 
 
-class Pid:
+class _Id:
+    """What pids and refs share: equality and total order by their fields (``_key``),
+    only with their own kind, and a hash of their number."""
+
+    __slots__ = ()
+    id: int
+
+    def _key(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __hash__(self) -> int:
+        # The number alone: equal ids have equal numbers, and ids of other nodes that
+        # share a number are told apart by __eq__. Cheap, and no cached int per id.
+        return self.id
+
+    def __lt__(self, other: Any) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() < other._key()  # type: ignore[no-any-return]
+
+    def __le__(self, other: Any) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() <= other._key()  # type: ignore[no-any-return]
+
+    def __gt__(self, other: Any) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() > other._key()  # type: ignore[no-any-return]
+
+    def __ge__(self, other: Any) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() >= other._key()  # type: ignore[no-any-return]
+
+
+class Pid(_Id):
     """Identifies one process, on this node or another. Hashable, totally ordered."""
 
     __slots__ = ("node", "id", "serial", "creation", "_proc")
@@ -45,42 +92,6 @@ class Pid:
     def _key(self) -> tuple[str, int, int, int]:
         return (self.node, self.id, self.serial, self.creation)
 
-    def __eq__(self, other: object) -> bool:
-        if self is other:
-            return True
-        if other.__class__ is not Pid:
-            return NotImplemented
-        return self._key() == other._key()  # type: ignore[attr-defined]
-
-    def __ne__(self, other: object) -> bool:
-        equal = self.__eq__(other)
-        return equal if equal is NotImplemented else not equal
-
-    def __hash__(self) -> int:
-        # The number alone: equal pids have equal numbers, and pids of other nodes that
-        # share a number are told apart by __eq__. Cheap, and no cached int per process.
-        return self.id  # type: ignore[no-any-return]
-
-    def __lt__(self, other: Pid) -> bool:
-        if other.__class__ is not Pid:
-            return NotImplemented
-        return self._key() < other._key()
-
-    def __le__(self, other: Pid) -> bool:
-        if other.__class__ is not Pid:
-            return NotImplemented
-        return self._key() <= other._key()
-
-    def __gt__(self, other: Pid) -> bool:
-        if other.__class__ is not Pid:
-            return NotImplemented
-        return self._key() > other._key()
-
-    def __ge__(self, other: Pid) -> bool:
-        if other.__class__ is not Pid:
-            return NotImplemented
-        return self._key() >= other._key()
-
     def __repr__(self) -> str:
         prefix = "0" if self.node == local_node_name() else self.node
         return f"<{prefix}.{self.id}.{self.serial}>"
@@ -92,53 +103,18 @@ class Pid:
 _ref_numbers = itertools.count(1)
 
 
-class Ref:
+class Ref(_Id):
     """A unique reference (Erlang's ``make_ref()``). Hashable, totally ordered."""
 
-    __slots__ = ("node", "id", "creation", "_hash")
+    __slots__ = ("node", "id", "creation")
 
     def __init__(self, node: str, id: int | None = None, creation: int = 0) -> None:
         self.node = node
         self.id = next(_ref_numbers) if id is None else id
         self.creation = creation
-        self._hash = self.id  # refs of other nodes rarely share a dict; __eq__ decides
 
     def _key(self) -> tuple[str, int, int]:
         return (self.node, self.id, self.creation)
-
-    def __eq__(self, other: object) -> bool:
-        if self is other:
-            return True
-        if other.__class__ is not Ref:
-            return NotImplemented
-        return self._key() == other._key()  # type: ignore[attr-defined]
-
-    def __ne__(self, other: object) -> bool:
-        equal = self.__eq__(other)
-        return equal if equal is NotImplemented else not equal
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __lt__(self, other: Ref) -> bool:
-        if other.__class__ is not Ref:
-            return NotImplemented
-        return self._key() < other._key()
-
-    def __le__(self, other: Ref) -> bool:
-        if other.__class__ is not Ref:
-            return NotImplemented
-        return self._key() <= other._key()
-
-    def __gt__(self, other: Ref) -> bool:
-        if other.__class__ is not Ref:
-            return NotImplemented
-        return self._key() > other._key()
-
-    def __ge__(self, other: Ref) -> bool:
-        if other.__class__ is not Ref:
-            return NotImplemented
-        return self._key() >= other._key()
 
     def __repr__(self) -> str:
         prefix = "0" if self.node == local_node_name() else self.node

@@ -1,4 +1,4 @@
-"""Selective receive.
+"""Selective receive, and the other ways a process waits: ``sleep``, ``suspend``.
 
 The essay
 ---------
@@ -31,7 +31,16 @@ from gevent.exceptions import LoopExit
 
 from beamlike._core.ids import Ref
 from beamlike._core.patterns import ANY, Compiled, compile_patterns
-from beamlike._core.process import RUNNING, SLEEPING, WAITING, block, wake
+from beamlike._core.process import (
+    RUNNING,
+    SLEEPING,
+    SWITCH_BUDGET,
+    WAITING,
+    block,
+    deadline_passed,
+    dispatch,
+    wake,
+)
 from beamlike._core.signals import raise_pending_exit
 from beamlike.errors import BadArgument, BadArgumentType, ReceiveTimeout
 from beamlike.messages import Down
@@ -43,7 +52,9 @@ __all__ = [
     "receive_any",
     "receive_in",
     "receive_matching",
+    "resume",
     "sleep_in",
+    "suspend",
     "wait_reply",
 ]
 
@@ -84,14 +95,6 @@ def _end_wait(proc: Any, node: Any) -> None:
         proc.timer = None
     if proc.state is WAITING:
         proc.state = RUNNING
-
-
-def _timer_fired(proc: Any) -> None:
-    proc.timer = None
-    proc.timed_out = True
-    state = proc.state
-    if state is WAITING or state is SLEEPING:
-        wake(proc)
 
 
 def _find(compiled: Compiled, mailbox: Any, start: int) -> int:
@@ -262,13 +265,10 @@ def sleep_in(proc: Any, seconds: Any) -> None:
         entry = None
     else:
         proc.timed_out = False
-        entry = proc.timer = node.timers.add(seconds, _timer_fired, proc)
+        entry = proc.timer = node.timers.add(seconds, deadline_passed, proc)
     try:
         while True:
-            proc.state = SLEEPING
-            block(proc)
-            if proc.pending_exit is not None:
-                raise_pending_exit(proc)
+            suspend(proc)
             if entry is not None and proc.timed_out:
                 return
     finally:
@@ -276,8 +276,39 @@ def sleep_in(proc: Any, seconds: Any) -> None:
             node.timers.discard(entry)
         if proc.timer is entry:
             proc.timer = None
+
+
+def suspend(proc: Any) -> None:
+    """Suspend the calling process ``proc`` until ``resume(proc)`` or a timer's
+    ``deadline_passed(proc)`` wakes it: for waits on something other than its mailbox
+    (messages do not wake it). The caller looks again at what it waits for.
+
+    Blocks. Raises ``ProcessExit`` when an exit signal kills it meanwhile.
+    """
+    proc.state = SLEEPING
+    try:
+        block(proc)
+        if proc.pending_exit is not None:
+            raise_pending_exit(proc)
+    finally:
         if proc.state is SLEEPING:
             proc.state = RUNNING
+
+
+def resume(proc: Any, *, at_once: bool = False) -> None:
+    """Let ``proc`` go on if it is suspended (``suspend``); else do nothing.
+
+    It becomes runnable, or with ``at_once`` runs right now until it gives control back,
+    as the hub's drain would run it: only from the event loop (an I/O callback), for
+    the lowest latency. Never blocks (except for that run).
+    """
+    if proc.state is SLEEPING:
+        if at_once:
+            node = proc.node
+            node.budget = SWITCH_BUDGET
+            dispatch(node, proc)
+        else:
+            wake(proc)
 
 
 REPLY = True

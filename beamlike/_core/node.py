@@ -33,14 +33,21 @@ from beamlike._core.process import (
     AdoptedProcess,
     Process,
     Worker,
+    deadline_passed,
     dispatch,
-    wake,
 )
 from beamlike._core.timers import Timers
 from beamlike._core.watchdog import Watchdog
 from beamlike.errors import BeamlikeError, DeadlockError, NoProcError
 
-__all__ = ["Node", "current_node", "default_node", "reset_default", "set_default"]
+__all__ = [
+    "Node",
+    "current_node",
+    "default_node",
+    "forget_default",
+    "reset_default",
+    "set_default",
+]
 
 _raw_switch = greenlet.switch
 _monotonic = time.monotonic
@@ -56,6 +63,7 @@ DRAIN_SECONDS = 0.005
 DRAIN_CHECK_EVERY = 4
 
 _creations = itertools.count(1)
+_EV_READ = 1  # the event loop's "readable" for an io watcher
 
 
 class Node:
@@ -166,7 +174,14 @@ class Node:
         for proc in deferred:
             deadline = proc.timer
             if deadline.__class__ is float and proc.state is WAITING:
-                proc.timer = self.timers.add(max(0.0, deadline - now), _deadline_passed, proc)
+                proc.timer = self.timers.add(max(0.0, deadline - now), deadline_passed, proc)
+
+    def fd_watcher(self, fd: int) -> Any:
+        """A watcher of the event loop for ``fd`` becoming readable, for code that waits
+        on a file descriptor (see ``mailbox.suspend``/``resume``): ``start(callback)``
+        calls ``callback()`` in the event loop while ``fd`` is readable, until ``stop()``;
+        ``close()`` releases it. Never blocks."""
+        return self.loop.io(fd, _EV_READ)
 
     def schedule_drain(self) -> None:
         """Ask the hub to run the run queue soon. Never blocks."""
@@ -218,10 +233,7 @@ class Node:
             # greenlets (they have no switch_out hook), fewer C frames to save.
             _raw_switch(self.hub)
         except LoopExit:
-            raise DeadlockError(
-                f"{proc.pid!r} waits for a message, but no process, timer or I/O is left "
-                "that could ever wake it"
-            ) from None
+            raise self.deadlock(proc) from None
 
     # -- processes -------------------------------------------------------------------
 
@@ -394,13 +406,6 @@ class Node:
             _state.default = previous
 
 
-def _deadline_passed(proc: Any) -> None:
-    proc.timer = None
-    proc.timed_out = True
-    if proc.state is WAITING:
-        wake(proc)
-
-
 class _DefaultState:
     __slots__ = ("default",)
 
@@ -434,6 +439,13 @@ def set_default(node: Node | None) -> Node | None:
 def reset_default() -> None:
     """Forget the default node; the next use creates a fresh one. Never blocks."""
     _state.default = None
+
+
+def forget_default(node: Node) -> None:
+    """If ``node`` is the default node, forget it (it was stopped): the next use
+    creates a fresh one. Never blocks."""
+    if _state.default is node:
+        _state.default = None
 
 
 def current_node() -> Node:

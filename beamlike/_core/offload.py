@@ -57,6 +57,7 @@ from gevent.threadpool import ThreadPool
 
 from beamlike._core.mailbox import check_timeout
 from beamlike._core.node import Node, current_node
+from beamlike._core.process import describe_call
 from beamlike.errors import BadArgument, BadArgumentType, BeamlikeError
 
 __all__ = [
@@ -106,12 +107,6 @@ class RemoteTraceback(Exception):
         return self.text
 
 
-def _name_of(fn: Any) -> str:
-    module = getattr(fn, "__module__", None) or "?"
-    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
-    return f"{module}.{name}"
-
-
 def _check_fn(fn: Any, what: str) -> None:
     if not callable(fn):
         raise BadArgumentType(
@@ -129,7 +124,9 @@ def _wait(what: str, fn: Any, timeout: float | None, body: Callable[[], Any]) ->
     except gevent.Timeout as expired:
         if expired is not timer:
             raise
-        raise OffloadTimeout(f"{what}({_name_of(fn)}) did not finish within {timeout} s") from None
+        raise OffloadTimeout(
+            f"{what}({describe_call(fn)}) did not finish within {timeout} s"
+        ) from None
     finally:
         if timer is not None:
             timer.close()
@@ -138,19 +135,24 @@ def _wait(what: str, fn: Any, timeout: float | None, body: Callable[[], Any]) ->
 # -- threads -------------------------------------------------------------------------
 
 
-def _thread_pool(node: Node) -> ThreadPool:
-    pool = node.extensions.get(_THREADS_KEY)
+def _node_pool(node: Node, key: str, make: Callable[[], Any], close: Callable[[Any], None]) -> Any:
+    """The pool of ``node`` stored under ``key``: made by ``make()`` on first use, and
+    closed by ``close(pool)`` when the node stops. Never blocks."""
+    pool = node.extensions.get(key)
     if pool is None:
         if node.stopped:
             raise BeamlikeError(f"{node!r} is stopped; it cannot run offloaded calls")
-        pool = ThreadPool(THREADS)
-        node.extensions[_THREADS_KEY] = pool
-        node.on_stop(lambda: _stop_threads(node, pool))
-    return pool  # type: ignore[no-any-return]
+        pool = node.extensions[key] = make()
+
+        def stop() -> None:
+            node.extensions.pop(key, None)
+            close(pool)
+
+        node.on_stop(stop)
+    return pool
 
 
-def _stop_threads(node: Node, pool: ThreadPool) -> None:
-    node.extensions.pop(_THREADS_KEY, None)
+def _stop_threads(pool: ThreadPool) -> None:
     # kill() waits until every thread has ended: at once for idle threads, but a busy
     # one ends only after its job, so then let a greenlet wait for it, not Node.stop.
     if pool.task_queue.unfinished_tasks:
@@ -174,7 +176,7 @@ def run_in_thread(
     """
     _check_fn(fn, "run_in_thread")
     seconds = check_timeout(timeout)
-    pool = _thread_pool(current_node())
+    pool = _node_pool(current_node(), _THREADS_KEY, lambda: ThreadPool(THREADS), _stop_threads)
 
     def body() -> Any:
         return pool.spawn(fn, *args, **kwargs).get()
@@ -359,7 +361,7 @@ class _ProcessPool:
             if reply is None:
                 code = worker.exit_code()
                 raise WorkerDied(
-                    f"the worker process (OS pid {worker.pid}) running {_name_of(fn)} "
+                    f"the worker process (OS pid {worker.pid}) running {describe_call(fn)} "
                     f"exited with code {code} before replying"
                 )
             self.busy.discard(worker)
@@ -384,34 +386,18 @@ class _ProcessPool:
         self.busy.clear()
 
 
-def _process_pool(node: Node) -> _ProcessPool:
-    pool = node.extensions.get(_PROCESSES_KEY)
-    if pool is None:
-        if node.stopped:
-            raise BeamlikeError(f"{node!r} is stopped; it cannot run offloaded calls")
-        pool = _ProcessPool(PROCESSES)
-        node.extensions[_PROCESSES_KEY] = pool
-        node.on_stop(lambda: _stop_processes(node, pool))
-    return pool  # type: ignore[no-any-return]
-
-
-def _stop_processes(node: Node, pool: _ProcessPool) -> None:
-    node.extensions.pop(_PROCESSES_KEY, None)
-    pool.close()
-
-
 def _pickle_call(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
     if getattr(fn, "__module__", None) == "__main__":
         raise BadArgument(
             f"run_in_process needs a function its worker can import by module name; "
-            f"{_name_of(fn)} is defined in the __main__ script: move it into a module"
+            f"{describe_call(fn)} is defined in the __main__ script: move it into a module"
         )
     try:
         return pickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
         raise BadArgument(
             f"run_in_process needs a picklable module-level function and picklable "
-            f"arguments; pickling the call of {_name_of(fn)} failed: {exc}"
+            f"arguments; pickling the call of {describe_call(fn)} failed: {exc}"
         ) from exc
 
 
@@ -434,7 +420,9 @@ def run_in_process(
     _check_fn(fn, "run_in_process")
     seconds = check_timeout(timeout)
     payload = _pickle_call(fn, args, kwargs)
-    pool = _process_pool(current_node())
+    pool = _node_pool(
+        current_node(), _PROCESSES_KEY, lambda: _ProcessPool(PROCESSES), _ProcessPool.close
+    )
     reply = _wait("run_in_process", fn, seconds, lambda: pool.run(fn, payload))
     tag = reply[0]
     if tag == "ok":
@@ -446,7 +434,7 @@ def run_in_process(
     _, kind, message, text = reply
     if kind:
         raise OffloadError(
-            f"{_name_of(fn)} raised {kind}: {message} (in a worker process; the exception "
+            f"{describe_call(fn)} raised {kind}: {message} (in a worker process; the exception "
             "could not be pickled back)"
         ) from (RemoteTraceback(text) if text else None)
-    raise OffloadError(f"{_name_of(fn)} returned a value that cannot travel back: {message}")
+    raise OffloadError(f"{describe_call(fn)} returned a value that cannot travel back: {message}")

@@ -141,10 +141,6 @@ def _describe(value: Any) -> str:
     return f"{text} (of type {type(value).__name__})"
 
 
-def _is_literal(pattern: Any) -> bool:
-    return pattern is not ANY and _kind(pattern) == "literal"
-
-
 def _kind(pattern: Any) -> str:
     if pattern is ANY:
         return "any"
@@ -272,6 +268,8 @@ class Compiled:
 
 
 def _scanner(pattern: Any) -> tuple[bool, Any]:
+    """``(True, probe)`` for a pattern ``operator.indexOf`` can find (a literal, a tuple
+    or list: its matcher is ``probe ==``), else ``(False, matcher)``."""
     kind = _kind(pattern)
     if kind == "literal" or kind == "sequence":
         return (True, _probe(pattern))
@@ -298,9 +296,13 @@ def compile_patterns(patterns: tuple[Any, ...]) -> Compiled:
     if cached is not None:
         _cache[patterns] = cached  # most recently used last (dicts keep order)
         return cached
-    matchers = tuple(compile_pattern(p) for p in patterns)
+    probes = tuple(_scanner(p) for p in patterns)
+    matchers = tuple(
+        functools.partial(operator.eq, scanner) if is_probe else scanner
+        for is_probe, scanner in probes
+    )
     matcher = matchers[0] if len(matchers) == 1 else _any_of(matchers)
-    compiled = Compiled(tuple(_scanner(p) for p in patterns), matcher)
+    compiled = Compiled(probes, matcher)
     if hashable:
         if len(_cache) >= _CACHE_LIMIT:
             # Drop the least recently used half: patterns holding a fresh reference

@@ -60,6 +60,8 @@ __all__ = [
     "Worker",
     "block",
     "current_greenlet",
+    "deadline_passed",
+    "describe_call",
     "dispatch",
     "execute",
     "initial_call",
@@ -111,7 +113,7 @@ class Process:
 
     __slots__ = _FIELDS
 
-    def __init__(self, node: Node, start: tuple[Any, tuple[Any, ...], dict[str, Any]]) -> None:
+    def __init__(self, node: Node, start: Any) -> None:
         self.node = node
         self.pid: Any = None
         self.mailbox = None
@@ -125,7 +127,7 @@ class Process:
         self.timer = None
         self.timed_out = False
         self.start = start
-        self.g = None
+        self.g: Any = None
 
     def __repr__(self) -> str:
         return f"<Process {self.pid!r} {self.state}>"
@@ -268,26 +270,16 @@ def execute(worker: Worker, proc: Any) -> bool:
     return torn_down
 
 
-class AdoptedProcess:
+class AdoptedProcess(Process):
     """A process record for a greenlet beamlike did not start (the main program, a
-    plain gevent greenlet) once it needs a pid. Same fields as ``Process``."""
+    plain gevent greenlet) once it needs a pid. Runtime code tells it apart by its
+    exact class (``proc.__class__ is AdoptedProcess``)."""
 
-    __slots__ = (*_FIELDS, "__weakref__")
+    __slots__ = ()
 
     def __init__(self, node: Node, g: greenlet) -> None:
-        self.node = node
-        self.pid: Any = None
-        self.mailbox = None
+        Process.__init__(self, node, f"adopted greenlet {g!r}")
         self.state = RUNNING
-        self.links = None
-        self.monitors = None
-        self.monitored_by = None
-        self.trap_exit = False
-        self.name = None
-        self.pending_exit = None
-        self.timer = None
-        self.timed_out = False
-        self.start = f"adopted greenlet {g!r}"
         self.g = g
 
     def __repr__(self) -> str:
@@ -304,10 +296,11 @@ def initial_call(proc: Any) -> str:
         return start  # type: ignore[no-any-return]
     if start.__class__ is tuple:
         start = start[0]
-    return _describe_call(start)
+    return describe_call(start)
 
 
-def _describe_call(fn: Any) -> str:
+def describe_call(fn: Any) -> str:
+    """``module.qualname`` of a function, for reports and error messages. Never blocks."""
     module = getattr(fn, "__module__", None) or "?"
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
     return f"{module}.{name}"
@@ -320,6 +313,17 @@ def wake(proc: Any) -> None:
     node.runq.append(proc)
     if not node.drain_scheduled:
         node.schedule_drain()
+
+
+def deadline_passed(proc: Any) -> None:
+    """Timer callback: the deadline of ``proc``'s current receive or sleep has passed.
+
+    Sets ``timed_out`` and wakes the process if it waits. Never blocks."""
+    proc.timer = None
+    proc.timed_out = True
+    state = proc.state
+    if state is WAITING or state is SLEEPING:
+        wake(proc)
 
 
 def block(proc: Any) -> None:

@@ -47,6 +47,8 @@ __all__ = [
     "incoming_send",
     "incoming_unlink",
     "index_remote",
+    "record_remote_link",
+    "record_remote_monitor",
 ]
 
 NOCONNECTION = "noconnection"
@@ -94,6 +96,25 @@ def index_remote(node: Any, local: Pid, remote_node: str) -> None:
     node.remote_index.setdefault(remote_node, set()).add(local)
 
 
+def record_remote_link(proc: Any, remote: Pid) -> None:
+    """Record, on the local side only, that ``proc`` is linked to ``remote``, a pid of
+    another node. Never blocks."""
+    if proc.links is None:
+        proc.links = set()
+    proc.links.add(remote)
+    index_remote(proc.node, proc.pid, remote.node)
+
+
+def record_remote_monitor(watcher: Any, target: Pid | tuple[str, str], ref: Ref) -> None:
+    """Record, on the local side only, that ``watcher`` monitors ``target`` (a pid or
+    ``(name, node)`` of another node) under ``ref``. Never blocks."""
+    if watcher.monitors is None:
+        watcher.monitors = {}
+    watcher.monitors[ref] = target
+    remote_node = target.node if isinstance(target, Pid) else target[1]
+    index_remote(watcher.node, watcher.pid, remote_node)
+
+
 # -- operations arriving from another node ----------------------------------------------
 
 
@@ -122,10 +143,7 @@ def incoming_link(node: Any, local: Pid, remote: Pid) -> None:
     if proc is None or proc.state is DEAD or proc.state is EXITING:
         node.dist.link_exit(local, remote, "noproc")
         return
-    if proc.links is None:
-        proc.links = set()
-    proc.links.add(remote)
-    index_remote(node, local, remote.node)
+    record_remote_link(proc, remote)
 
 
 def incoming_unlink(node: Any, local: Pid, remote: Pid) -> None:
@@ -201,10 +219,8 @@ def connection_lost(node: Any, remote_node: str) -> None:
                     del proc.monitored_by[ref]
         if proc.monitors:
             for ref, target in list(proc.monitors.items()):
-                if target.__class__ is Pid and target.node == remote_node:
-                    del proc.monitors[ref]
-                    deliver(proc, Down(ref, target, NOCONNECTION))
-                elif target.__class__ is tuple and target[1] == remote_node:
+                # a pid, or a (name, node) tuple
+                if (target.node if target.__class__ is Pid else target[1]) == remote_node:
                     del proc.monitors[ref]
                     deliver(proc, Down(ref, target, NOCONNECTION))
         if proc.links:
