@@ -59,7 +59,7 @@ from beamlike._core.mailbox import DOWN, flush_down, mark, receive_in, wait_repl
 from beamlike._core.node import current_node, current_process
 from beamlike._core.patterns import ANY
 from beamlike._core.process import WAITING, block
-from beamlike._core.remote import index_remote
+from beamlike._core.remote import record_remote_monitor
 from beamlike._core.signals import add_monitor, deliver, raise_pending_exit, remove_monitor
 from beamlike.errors import BeamlikeError, NoProcError, ProcessExit, ReceiveTimeout
 from beamlike.messages import Down, Exit, is_shutdown_reason
@@ -807,10 +807,7 @@ def _remote_call(me: Any, target: Any, server: Any, request: Any, timeout: float
     mailbox = me.mailbox
     position = len(mailbox) if mailbox else 0
     ref = node.make_ref()
-    if me.monitors is None:
-        me.monitors = {}
-    me.monitors[ref] = target
-    index_remote(node, me.pid, target.node if target.__class__ is Pid else target[1])
+    record_remote_monitor(me, target, ref)
     node.dist.monitor(me.pid, target, ref)
     node.aliases[ref] = me
     node.dist.send(me.pid, target, Call(From(me.pid, ref), request))

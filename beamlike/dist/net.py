@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 from beamlike._core.ids import Pid
-from beamlike._core.node import Node, current_process, set_default
+from beamlike._core.node import Node, current_process, forget_default, set_default
 from beamlike.dist import codec, handshake, liveness, peers, routing, transport
 from beamlike.dist.connection import Conn
 from beamlike.dist.errors import DistError
@@ -316,5 +316,4 @@ def stop_node(node: Node) -> None:
     if dist is not None:
         dist.shutdown()
     node.stop()
-    previous = set_default(None)
-    set_default(None if previous is node else previous)
+    forget_default(node)

@@ -49,6 +49,8 @@ from beamlike._core.remote import (
     incoming_send,
     incoming_unlink,
     index_remote,
+    record_remote_link,
+    record_remote_monitor,
 )
 from beamlike._core.signals import deliver
 from beamlike.dist import codec
@@ -449,14 +451,8 @@ def _on_spawn_reply(dist: DistNode, conn: Conn, op: Any) -> bool:
             conn.enqueue(codec.encode((OP_DEMONITOR, proc.pid, pid, mref)))
         return True
     if link:
-        if proc.links is None:
-            proc.links = set()
-        proc.links.add(pid)
-        index_remote(dist.node, proc.pid, conn.peer)
+        record_remote_link(proc, pid)
     if mref is not None:
-        if proc.monitors is None:
-            proc.monitors = {}
-        proc.monitors[mref] = pid
-        index_remote(dist.node, proc.pid, conn.peer)
+        record_remote_monitor(proc, pid, mref)
     deliver(proc, (SPAWNED, req, ("ok", pid)))
     return True

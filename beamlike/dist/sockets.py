@@ -41,7 +41,7 @@ from typing import Any
 import zmq
 from zmq.backend import Socket as _BackendSocket
 
-from beamlike._core.process import RUNNING, SLEEPING, SWITCH_BUDGET, block, dispatch, wake
+from beamlike._core.mailbox import resume, suspend
 from beamlike._core.signals import raise_pending_exit
 
 __all__ = ["POLLIN", "POLLOUT", "Readiness", "new_socket", "recv_message", "send_message"]
@@ -57,7 +57,6 @@ _EVENTS = int(zmq.EVENTS)
 _FD = int(zmq.FD)
 POLLIN = int(zmq.POLLIN)
 POLLOUT = int(zmq.POLLOUT)
-_EV_READ = 1  # the event loop's "readable" for an io watcher
 
 
 def new_socket(ctx: Any, kind: int) -> zmq.Socket[bytes]:
@@ -119,9 +118,7 @@ class Readiness:
     ) -> None:
         self.sock = sock
         self.mask = mask
-        # An I/O watcher of the node's event loop: the one place where this layer uses
-        # the event loop directly (the kernel has no seam for waiting on an FD).
-        self.watcher = node.loop.io(_get(sock, _FD), _EV_READ)
+        self.watcher = node.fd_watcher(_get(sock, _FD))
         self.waiter: Any = None
         self.persistent = persistent
         self.run_now = run_now
@@ -147,22 +144,17 @@ class Readiness:
         if not self.persistent:
             self.watcher.start(self._signalled)
         try:
-            proc.state = SLEEPING
-            block(proc)
-            if proc.pending_exit is not None:
-                raise_pending_exit(proc)
+            suspend(proc)
         finally:
             self.waiter = None
             if not self.persistent and not self.closed:
                 self.watcher.stop()
-            if proc.state is SLEEPING:
-                proc.state = RUNNING
 
     def kick(self) -> None:
         """Let the waiting process, if any, look at the socket again. Never blocks."""
         proc = self.waiter
-        if proc is not None and proc.state is SLEEPING:
-            wake(proc)
+        if proc is not None:
+            resume(proc)
 
     def close(self) -> None:
         """Stop watching the FD and let a waiter go on. Idempotent. Never blocks."""
@@ -179,14 +171,7 @@ class Readiness:
         # would wake the loop again and again until the socket is next used.
         proc = self.waiter
         if proc is not None:
-            if proc.state is SLEEPING:
-                if self.run_now:
-                    # What the hub's drain does for a process of the run queue: a fresh
-                    # budget of direct hand-offs, then run it until it gives control back.
-                    proc.node.budget = SWITCH_BUDGET
-                    dispatch(proc.node, proc)
-                else:
-                    wake(proc)
+            resume(proc, at_once=self.run_now)
         elif not self.closed:
             try:
                 _get(self.sock, _EVENTS)
