@@ -588,6 +588,22 @@ def update_counter(
             position out of range or at the key, or a bag table.
     """
     table = _table(tab, "update_counter", _WRITE)
+    if incr.__class__ is tuple and len(incr) == 2 and not table.bag:
+        # The common case, without the general path's lists: one (pos, incr) on a key
+        # that is there. Anything unusual falls through to the checks below.
+        pos, inc = incr
+        obj = _get(table, key)
+        if (
+            obj is not _MISSING
+            and pos.__class__ is int
+            and inc.__class__ is int
+            and table.keypos != pos >= 0
+            and pos < len(obj)
+            and obj[pos].__class__ is int
+        ):
+            value = obj[pos] + inc
+            table.data[key] = (*obj[:pos], value, *obj[pos + 1 :])
+            return value
     _set_only(table, tab, "update_counter")
     many = isinstance(incr, list)
     ops = [_counter_op(op, table.keypos) for op in (incr if many else [incr])]

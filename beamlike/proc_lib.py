@@ -36,10 +36,10 @@ from typing import Any
 from beamlike._core.mailbox import MISSING, flush_down, mark, receive_matching
 from beamlike._core.node import current_process
 from beamlike._core.signals import remove_monitor
-from beamlike.errors import BeamlikeError, ProcessExit
+from beamlike.errors import BadArgumentType, BeamlikeError, ProcessExit
 from beamlike.messages import Down
 from beamlike.process import exit as exit_process
-from beamlike.process import send, spawn_opt, unlink
+from beamlike.process import resolve_function, send, unlink
 
 __all__ = ["Ack", "StartError", "StartTimeout", "Starter", "start", "start_link"]
 
@@ -122,7 +122,12 @@ def _start(
     position = mark(me)
     ref = me.node.make_ref()
     starter = Starter(me.pid, ref, link)
-    pid, monitor_ref = spawn_opt(fn, (starter, *args), kwargs, link=link, monitor=True)
+    fn = resolve_function(fn)
+    if kwargs is not None and kwargs.__class__ is not dict:
+        raise BadArgumentType(f"kwargs must be a dict or None; got {kwargs!r}")
+    pid, monitor_ref = me.node.spawn(
+        fn, (starter, *args), dict(kwargs) if kwargs else {}, link=me if link else None, monitor=me
+    )
 
     def answer(message: Any) -> bool:
         cls = message.__class__
@@ -143,8 +148,8 @@ def _start(
         ) from None
     if message.__class__ is Down:
         raise StartError(message.reason, f"process exited before it started: {message.reason!r}")
-    remove_monitor(me, monitor_ref)
-    flush_down(me, position, monitor_ref)
+    if not remove_monitor(me, monitor_ref):  # it fired: the process died after answering
+        flush_down(me, position, monitor_ref)
     if not message.ok:
         raise StartError(message.value)
     return message.value

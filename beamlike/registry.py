@@ -141,7 +141,8 @@ class _State:
         self.entries[seq] = entry
         self.by_key.setdefault(key, {})[seq] = entry
         self.by_pid.setdefault(pid, {})[seq] = entry
-        self.notify(("register", self.name, key, pid, value))
+        if self.listeners:
+            self.notify(("register", self.name, key, pid, value))
 
     def remove(self, seq: int, entry: _Entry) -> None:
         del self.entries[seq]
@@ -153,7 +154,8 @@ class _State:
         del of_pid[seq]
         if not of_pid:
             del self.by_pid[entry.pid]
-        self.notify(("unregister", self.name, entry.key, entry.pid))
+        if self.listeners:
+            self.notify(("unregister", self.name, entry.key, entry.pid))
 
     def remove_own(self, pid: Pid, key: Any, only: Callable[[Any], Any] | None = None) -> None:
         """Remove ``pid``'s entries for ``key`` (only those whose value ``only`` accepts)."""
@@ -332,18 +334,23 @@ class Via:
             return f"Via({self.registry!r}, {self.key!r})"
         return f"Via({self.registry!r}, {self.key!r}, {self.value!r})"
 
-    def _unique_state(self, what: str) -> _State:
-        state = _state(self.registry, what)
-        if state.kind != UNIQUE:
-            raise BadArgument(
-                f"{what}: via names work with unique registries only; registry "
-                f"{self.registry!r} has keys='duplicate'"
-            )
-        return state
+    def _unique_state(self, method: str) -> _State:
+        """The state of this via's unique registry; the error names ``method``."""
+        registry = self.registry
+        if registry.__class__ is str:
+            state = _registries(current_node()).get(registry)
+            if state is not None and state.kind == UNIQUE:
+                return state  # the error message below is formatted only when needed
+        what = f"{self!r}.{method}"
+        state = _state(registry, what)
+        raise BadArgument(
+            f"{what}: via names work with unique registries only; registry "
+            f"{registry!r} has keys='duplicate'"
+        )
 
     def whereis_name(self) -> Pid | None:
         """The pid registered under the key, or None. Never blocks."""
-        held = self._unique_state(f"{self!r}.whereis_name").by_key.get(self.key)
+        held = self._unique_state("whereis_name").by_key.get(self.key)
         return next(iter(held.values())).pid if held else None
 
     def register_name(self, pid: Pid) -> bool:
@@ -353,10 +360,11 @@ class Via:
         Returns True, or False if the key is taken. Its entry is removed when ``pid``
         exits. Raises ``NoProcError`` if ``pid`` is not alive. Never blocks.
         """
-        what = f"{self!r}.register_name"
-        state = self._unique_state(what)
-        _check_pid(pid, what)
-        if pid.node != state.node.name or state.node.lookup(pid) is None:
+        state = self._unique_state("register_name")
+        node = state.node
+        if pid.__class__ is not Pid or pid.node != node.name or node.lookup(pid) is None:
+            what = f"{self!r}.register_name"
+            _check_pid(pid, what)
             raise NoProcError(f"{what}: {pid!r} is not a live process of this node")
         if self.key in state.by_key:
             return False
@@ -365,7 +373,7 @@ class Via:
 
     def unregister_name(self) -> None:
         """Remove the key's entry, whichever process holds it. Never blocks."""
-        state = self._unique_state(f"{self!r}.unregister_name")
+        state = self._unique_state("unregister_name")
         for seq, entry in list(state.by_key.get(self.key, {}).items()):
             state.remove(seq, entry)
 

@@ -212,7 +212,7 @@ class ChildSpec:
     modules: tuple[Any, ...] | None = None
 
     def __post_init__(self) -> None:
-        where = f"child spec {self.id!r}"
+        where = _Where(self.id)  # formatted only into an error message
         try:
             hash(self.id)
         except TypeError:
@@ -242,7 +242,19 @@ class ChildSpec:
         set_(self, "modules", modules)
 
 
-def _check_start(where: str, start: Any) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+class _Where:
+    """``child spec <id>``, for error messages; formats the id only when shown."""
+
+    __slots__ = ("id",)
+
+    def __init__(self, id: Any) -> None:  # noqa: A002
+        self.id = id
+
+    def __str__(self) -> str:
+        return f"child spec {self.id!r}"
+
+
+def _check_start(where: Any, start: Any) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
     if start.__class__ is not tuple or len(start) not in (2, 3):
         raise BadArgument(
             f"{where}: start must be a tuple (fn, args) or (fn, args, kwargs); got {start!r}"
@@ -260,7 +272,7 @@ def _check_start(where: str, start: Any) -> tuple[Any, tuple[Any, ...], dict[str
     return fn, tuple(args), dict(kwargs)
 
 
-def _check_shutdown(where: str, shutdown: Any, type_: str) -> float | str:
+def _check_shutdown(where: Any, shutdown: Any, type_: str) -> float | str:
     if shutdown is None:
         return INFINITY if type_ == SUPERVISOR else 5.0
     if shutdown.__class__ is str and shutdown in (BRUTAL_KILL, INFINITY):
@@ -308,7 +320,7 @@ def _normalise(spec: Any) -> ChildSpec:
     if isinstance(spec, ChildSpec):
         return spec
     if isinstance(spec, dict):
-        return _from_dict(spec, repr(spec))
+        return _from_dict(spec, spec)
     if isinstance(spec, type) and issubclass(spec, GenServer):
         return _from_module(spec, None)
     if (
@@ -323,7 +335,8 @@ def _normalise(spec: Any) -> ChildSpec:
     )
 
 
-def _from_dict(spec: dict[Any, Any], shown: str) -> ChildSpec:
+def _from_dict(spec: dict[Any, Any], shown: Any) -> ChildSpec:
+    """A ChildSpec from a dict; ``shown`` is what error messages show as the spec."""
     unknown = [key for key in spec if key not in _SPEC_KEYS]
     if unknown:
         raise BadArgument(

@@ -90,6 +90,7 @@ class App:
         self.retry = retry
         self.cache = ResponseCache(max_entries=cache_size)
         self._providers: dict[Any, Any] = {}
+        self._named: dict[Any, Any] = {}  # (name, model) -> provider, for no options
         self._backends: dict[Any, Any] = {}
 
     # agents ------------------------------------------------------------------------
@@ -140,7 +141,7 @@ class App:
         fallback = None
         if config.fallback_provider is not None:
             fallback = self.provider(config.fallback_provider, None, {})
-        box = ToolBox(self.resolve_tool(tool) for tool in config.tools)
+        box = ToolBox([self.resolve_tool(tool) for tool in config.tools])
         backend = self.backend(config.memory)
         memory = ConversationMemory(backend, config.conversation, window=config.history_window)
         limits = _limits(config.limits) if config.limits is not None else None
@@ -163,6 +164,14 @@ class App:
 
     def provider(self, spec: Any, model: str | None, options: Mapping[str, Any]) -> Any:
         """The shared provider instance for ``spec`` with ``model`` and ``options``."""
+        if not options and (spec is None or spec.__class__ is str):
+            found = self._named.get((spec, model))  # the common case: a name, no options
+            if found is None:
+                found = self._named[(spec, model)] = self._provider(spec, model, options)
+            return found
+        return self._provider(spec, model, options)
+
+    def _provider(self, spec: Any, model: str | None, options: Mapping[str, Any]) -> Any:
         if isinstance(spec, providers.Provider):
             if model is not None or options:
                 raise ConfigError(

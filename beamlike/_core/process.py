@@ -56,7 +56,9 @@ __all__ = [
     "DEAD",
     "SWITCH_BUDGET",
     "AdoptedProcess",
+    "Hibernate",
     "Process",
+    "Resume",
     "Worker",
     "block",
     "current_greenlet",
@@ -99,7 +101,7 @@ _FIELDS = (
     "pending_exit",  # exit reason once killed by a signal, else None
     "timer",  # TimerEntry of the current receive/sleep timeout, or None
     "timed_out",  # set by that timer
-    "start",  # (fn, args, kwargs) until the process starts; then the initial call text
+    "start",  # (fn, args, kwargs) until it starts, then its function; Resume if hibernated
     "g",  # the greenlet it runs on: a Worker once started, or the adopted greenlet
 )
 
@@ -131,6 +133,30 @@ class Process:
 
     def __repr__(self) -> str:
         return f"<Process {self.pid!r} {self.state}>"
+
+
+class Hibernate(BaseException):
+    """Raised by ``hibernate`` to discard the stack of the calling process; ``execute``
+    catches it. A BaseException, so ``except Exception`` handlers let it through."""
+
+    def __init__(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None):
+        BaseException.__init__(self)
+        self.fn = fn
+        self.args_ = args
+        self.kwargs = kwargs
+
+
+class Resume:
+    """What a hibernated process runs when a message wakes it: ``fn(*args, **kwargs)``
+    on a fresh stack. ``initial`` keeps the function it was started with."""
+
+    __slots__ = ("fn", "args", "kwargs", "initial")
+
+    def __init__(self, fn: Any, args: tuple[Any, ...], kwargs: Any, initial: Any) -> None:
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.initial = initial
 
 
 class Worker(greenlet):
@@ -215,8 +241,14 @@ def execute(worker: Worker, proc: Any) -> bool:
     reason: Any = "normal"
     crash: BaseException | None = None
     torn_down = False
-    fn, args, kwargs = proc.start
-    proc.start = fn  # keep only the function (see initial_call); let args go with it
+    start = proc.start
+    if start.__class__ is Resume:  # woken from hibernation
+        fn, args, kwargs = start.fn, start.args, start.kwargs
+        proc.start = start.initial
+    else:
+        fn, args, kwargs = start
+        proc.start = fn  # keep only the function (see initial_call); let args go with it
+    del start
     if proc.pending_exit is None:
         try:
             # Plain calls for small arities: CPython 3.11 runs f(*args) in a new C-level
@@ -239,6 +271,11 @@ def execute(worker: Worker, proc: Any) -> bool:
                     fn(*args)
         except ProcessExit as exc:
             reason = exc.reason
+        except Hibernate as exc:
+            if proc.pending_exit is None:
+                del fn, args, kwargs
+                _hibernated(proc, Resume(exc.fn, exc.args_, exc.kwargs, proc.start))
+                return False
         except GreenletExit:
             reason = "killed"
             torn_down = True
@@ -270,6 +307,20 @@ def execute(worker: Worker, proc: Any) -> bool:
     return torn_down
 
 
+def _hibernated(proc: Any, resume: Resume) -> None:
+    """``proc`` gave up its stack (``hibernate``): it keeps no greenlet, and the next
+    message runs ``resume`` on a worker, as if the process were starting. Never blocks.
+    """
+    proc.start = resume
+    proc.g = None
+    mailbox = proc.mailbox
+    if mailbox:
+        wake(proc)  # a message is already there: run again at once
+    else:
+        proc.mailbox = None  # an empty deque is ~600 bytes; deliver makes a new one
+        proc.state = WAITING
+
+
 class AdoptedProcess(Process):
     """A process record for a greenlet beamlike did not start (the main program, a
     plain gevent greenlet) once it needs a pid. Runtime code tells it apart by its
@@ -296,6 +347,8 @@ def initial_call(proc: Any) -> str:
         return start  # type: ignore[no-any-return]
     if start.__class__ is tuple:
         start = start[0]
+    elif start.__class__ is Resume:
+        start = start.initial
     return describe_call(start)
 
 

@@ -180,6 +180,8 @@ def terminate(node: Any, proc: Any, reason: Any) -> None:
                     hook(pid, reason)
                 except Exception:  # a broken hook must not stop the exit
                     _hook_log.exception("exit hook %r of %r failed", hook, pid)
+    if node.gen_servers:
+        node.gen_servers.pop(pid, None)  # the GenServer record code upgrades look for
     dist = node.dist
     held = proc.monitors
     proc.monitors = None

@@ -21,9 +21,18 @@ from time import monotonic
 from typing import Any
 
 import beamlike
-from beamlike import Registry, dynamic_supervisor, gen_server, make_ref, receive, self_pid
+from beamlike import (
+    ChildSpec,
+    Registry,
+    dynamic_supervisor,
+    gen_server,
+    make_ref,
+    receive,
+    self_pid,
+)
 from beamlike.dynamic_supervisor import MaxChildrenError
 from beamlike.gen_server import CallError, CallTimeout
+from beamlike.registry import Via
 from elixirchain import app as application
 from elixirchain.agent.config import AgentConfig
 from elixirchain.agent.server import Agent
@@ -88,8 +97,8 @@ def _name(agent: Any) -> str:
     )
 
 
-def _via(name: str) -> Any:
-    return Registry.via(application.REGISTRY, name)
+def _via(name: str) -> Via:
+    return Via(application.REGISTRY, name)  # what Registry.via makes, minus its checks
 
 
 def whereis_agent(agent: AgentHandle | str) -> beamlike.Pid | None:
@@ -116,11 +125,11 @@ def start_agent(config: Mapping[str, Any] | None = None, /, **options: Any) -> A
     app = application.ensure_started()
     if not app.register_agent(agent):
         raise AgentAlreadyStarted(f"an agent named {agent.name!r} is already running")
-    spec = {
-        "id": agent.name,
-        "start": (Agent.start_link, (agent.name,), {"name": _via(agent.name)}),
-        "restart": "transient",
-    }
+    spec = ChildSpec(
+        id=agent.name,
+        start=(Agent.start_link, (agent.name,), {"name": _via(agent.name)}),
+        restart="transient",
+    )
     try:
         dynamic_supervisor.start_child(application.AGENTS, spec)
     except MaxChildrenError:

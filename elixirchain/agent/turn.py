@@ -248,7 +248,7 @@ def _run_tools(
         agent=runtime.agent,
         conversation_id=memory.conversation_id,
         turn_id=request.turn_id,
-        metadata=config.metadata,
+        metadata=dict(config.metadata),  # the turn's own copy (and a picklable one)
     )
 
     def journal(result: ToolResult) -> None:

@@ -344,7 +344,9 @@ class ToolBox(Mapping[str, Tool]):
 
     def __init__(self, tools: Iterable[Any] = ()) -> None:
         self._tools: dict[str, Tool] = {}
-        if isinstance(tools, (str, Tool)) or not isinstance(tools, Iterable):
+        if tools.__class__ is tuple or tools.__class__ is list:
+            pass  # the usual forms, checked without the ABC below
+        elif isinstance(tools, (str, Tool)) or not isinstance(tools, Iterable):
             raise ToolTypeError(
                 f"ToolBox expects an iterable of tools; got {tools!r} ({type(tools).__name__})"
             )
@@ -394,7 +396,7 @@ class ToolBox(Mapping[str, Tool]):
 
     def specs(self) -> tuple[ToolSpec, ...]:
         """What to offer a model (``Request.tools``), in the order added. Never blocks."""
-        return tuple(t.spec() for t in self._tools.values())
+        return tuple([t.spec() for t in self._tools.values()]) if self._tools else ()
 
     def __contains__(self, name: object) -> bool:
         return name in self._tools
