@@ -223,6 +223,24 @@ def _hang_then(request):
     yield Chunk(tool_calls=(ToolCall("c1", "hang", {}),), finish_reason="tool_calls")
 
 
+# idle agents ---------------------------------------------------------------------------
+
+
+def test_an_idle_agent_hibernates_and_the_next_chat_wakes_it():
+    agent = ec.start_agent(name="dormouse")
+    pid = ec.whereis_agent(agent)
+    gate = beamlike.spawn(receive, "never")  # a process blocked in receive, for scale
+    receive(timeout=0.01, default=None)  # let it start and block
+    idle, awake = beamlike.process_info(pid), beamlike.process_info(gate)
+    assert idle.status == awake.status == "waiting"
+    assert idle.memory < awake.memory  # no greenlet stack while idle
+    assert ec.chat(agent, "wake up") == "(local provider) You said: wake up"
+    assert ec.chat(agent, "again") == "(local provider, 2 earlier messages) You said: again"
+    assert ec.whereis_agent(agent) == pid  # the same process throughout
+    # Back to sleep once it has seen its turn worker exit (just after the reply).
+    wait_until(lambda: beamlike.process_info(pid).memory == idle.memory)
+
+
 # crashes and restarts ---------------------------------------------------------------
 
 
