@@ -28,6 +28,8 @@ from beamlike._core import ids, signals
 from beamlike._core.ids import Pid, Ref
 from beamlike._core.process import (
     DEAD,
+    POOL_KEEP,
+    POOL_TRIM_AFTER,
     SWITCH_BUDGET,
     WAITING,
     AdoptedProcess,
@@ -105,6 +107,8 @@ class Node:
         self.timer_refs: dict[Ref, Any] = {}
         self.adopted: dict[greenlet, AdoptedProcess] = {}
         self.pool: list[Worker] = []
+        self.trim_scheduled = False
+        self.trim_timer: Any = None  # ends parked workers beyond POOL_KEEP (schedule_trim)
         self.exit_hooks: dict[Pid, list[Callable[[Pid, Any], None]]] = {}
         # Active reply aliases (OTP's alias monitors): call reference -> caller. A reply
         # to a reference no longer here (the call timed out) is dropped.
@@ -187,6 +191,32 @@ class Node:
         """Ask the hub to run the run queue soon. Never blocks."""
         self.drain_scheduled = True
         self.loop.run_callback(self._drain)
+
+    def schedule_trim(self) -> None:
+        """End the parked workers beyond ``POOL_KEEP`` in ``POOL_TRIM_AFTER`` seconds.
+
+        Never blocks."""
+        self.trim_scheduled = True
+        # A new timer each time: restarting a libev timer that has fired once makes it
+        # fire at once (its remaining time is then zero).
+        if self.trim_timer is not None:
+            self.trim_timer.close()
+        self.trim_timer = self.loop.timer(POOL_TRIM_AFTER)
+        self.trim_timer.start(self._trim_pool)
+
+    def _trim_pool(self) -> None:
+        # Runs in the hub: each ended worker returns here, its new parent.
+        self.trim_scheduled = False
+        pool = self.pool
+        excess = len(pool) - POOL_KEEP
+        if excess <= 0:
+            return
+        oldest = pool[:excess]  # parked longest ago: their stacks are the coldest
+        del pool[:excess]
+        here = getcurrent()
+        for worker in oldest:
+            worker.parent = here
+            worker.throw(GreenletExit)
 
     def _drain(self) -> None:
         # Runs in the hub greenlet. Each switch returns here when a process hands
@@ -385,6 +415,8 @@ class Node:
                 log.exception("%r: stop hook %r failed", self, hook)
         self.timers.close()
         self.resume_timer.close()
+        if self.trim_timer is not None:
+            self.trim_timer.close()
         self.timer_refs.clear()
         self.deferred = []
         pool, self.pool = self.pool, []

@@ -54,6 +54,9 @@ __all__ = [
     "SLEEPING",
     "EXITING",
     "DEAD",
+    "POOL_KEEP",
+    "POOL_MAX",
+    "POOL_TRIM_AFTER",
     "SWITCH_BUDGET",
     "AdoptedProcess",
     "Hibernate",
@@ -105,8 +108,13 @@ _FIELDS = (
     "g",  # the greenlet it runs on: a Worker once started, or the adopted greenlet
 )
 
-# Parked workers kept per node for reuse.
-POOL_MAX = 1024
+# Parked workers kept per node for reuse: up to POOL_MAX, so that a burst of that many
+# processes at once (hibernated servers waking, tasks) reuses greenlets instead of
+# making new ones through the hub; POOL_TRIM_AFTER seconds after the pool first grew
+# beyond POOL_KEEP, the excess is ended (a parked worker holds about 6 KB).
+POOL_MAX = 4096
+POOL_KEEP = 1024
+POOL_TRIM_AFTER = 5.0
 
 
 class Process:
@@ -202,8 +210,11 @@ def worker_main(*_handoff: Any) -> None:
                 nxt.g = self
                 self.proc = nxt
                 continue
-        if len(pool) >= POOL_MAX:
-            break
+        if len(pool) >= POOL_KEEP:
+            if len(pool) >= POOL_MAX:
+                break
+            if not node.trim_scheduled:
+                node.schedule_trim()
         pool.append(self)
         try:
             if runq and node.budget > 0 and runq[0].g:
