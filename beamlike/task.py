@@ -54,6 +54,7 @@ the task with ``TaskSupervisor.async_nolink``. Where Python makes us differ from
 
 from __future__ import annotations
 
+import heapq
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -635,6 +636,10 @@ def _run_stream(
     source = iter(items)
     running: dict[Ref, _Running] = {}
     finished: dict[int, tuple[str, Any]] = {}  # ordered: results waiting for their turn
+    # Deadlines of the running tasks, soonest first; an entry whose task has replied,
+    # timed out or ended is dropped when it reaches the top (each is pushed and popped
+    # once, so a stream of n tasks costs O(n log n) here, not a scan per message).
+    deadlines: list[tuple[float, int, Ref]] = []
     started = delivered = 0
     exhausted = False
     is_ours = _ref_in(running)
@@ -656,25 +661,20 @@ def _run_stream(
                 task = launch(fn, item)
                 deadline = None if timeout is None else time.monotonic() + timeout
                 running[task.ref] = _Running(started, item, task, deadline)
+                if deadline is not None:
+                    heapq.heappush(deadlines, (deadline, started, task.ref))
                 started += 1
             if not running:
                 return  # exhausted, and (ordered) every result delivered
-            deadlines = [
-                r.deadline
-                for r in running.values()
-                if r.deadline is not None and not (r.replied or r.timed_out)
-            ]
-            wait = None if not deadlines else max(0.0, min(deadlines) - time.monotonic())
+            while deadlines and not _waits(running.get(deadlines[0][2])):
+                heapq.heappop(deadlines)
+            wait = max(0.0, deadlines[0][0] - time.monotonic()) if deadlines else None
             message = receive((is_ours, ANY), _down_of(is_ours), timeout=wait, default=_NOTHING)
             if message is _NOTHING:
                 now = time.monotonic()
-                for entry in list(running.values()):
-                    if (
-                        entry.replied
-                        or entry.timed_out
-                        or entry.deadline is None
-                        or entry.deadline > now
-                    ):
+                while deadlines and deadlines[0][0] <= now:
+                    entry = running.get(heapq.heappop(deadlines)[2])
+                    if not _waits(entry):
                         continue
                     if on_timeout == "exit":
                         raise TaskTimeout(
@@ -707,6 +707,11 @@ def _run_stream(
                 _check_iterator(owner, what)
     finally:
         _close_stream(me, running)
+
+
+def _waits(entry: _Running | None) -> bool:
+    """Whether a stream's task still waits for its reply (its deadline still counts)."""
+    return entry is not None and not (entry.replied or entry.timed_out)
 
 
 def _check_iterator(owner: Pid, what: str) -> None:

@@ -79,6 +79,18 @@ _READ_SIZE = 64 * 1024
 _NO_PROXY: dict[str, Any] = {"http": None, "https": None, "all": None}  # env proxies off
 
 
+def _environment_settings(url: str) -> tuple[Any, Any]:
+    """``(proxies, verify)`` for requests to ``url``'s host, from the environment, as
+    requests would read them (HTTP(S)_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE,
+    CURL_CA_BUNDLE): a loopback host never goes through a proxy; plain HTTP needs no CA
+    bundle. Never blocks."""
+    proxies = _NO_PROXY if is_local_url(url) else requests.utils.get_environ_proxies(url)
+    if url.startswith("http://"):
+        return proxies, False  # no TLS, nothing to verify
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    return proxies, bundle or True
+
+
 # --- URLs ------------------------------------------------------------------------
 
 
@@ -204,6 +216,12 @@ class HttpClient:
                 f"HTTPResponse.read1); urllib3 {urllib3.__version__} is installed"
             )
         self.session = requests.Session()
+        # The environment is read once per host (_environment_settings), not by requests
+        # on every request: with trust_env it walks os.environ for proxies and looks up
+        # ~/.netrc each time (a quarter of the client's time with 1,000 concurrent
+        # chats), and a netrc entry would replace the provider's API key header.
+        self.session.trust_env = False
+        self._settings: dict[str, tuple[Any, Any]] = {}
         self.session.headers.update({"User-Agent": f"elixirchain/{__version__}", **headers})
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_MAXSIZE, max_retries=0)
         self.session.mount("http://", adapter)
@@ -328,6 +346,11 @@ class HttpClient:
                 f"{self.provider} request cannot be encoded as JSON: {exc}", provider=self.provider
             ) from None
         merged = {"Content-Type": "application/json", "Accept": accept, **(headers or {})}
+        origin = url[: url.find("/", url.find("//") + 2)] if url.count("/") > 2 else url
+        settings = self._settings.get(origin)
+        if settings is None:
+            settings = self._settings[origin] = _environment_settings(url)
+        proxies, verify = settings
         try:
             return self.session.post(
                 url,
@@ -336,7 +359,8 @@ class HttpClient:
                 timeout=(min(timeout, CONNECT_TIMEOUT), timeout),
                 stream=True,
                 allow_redirects=False,
-                proxies=_NO_PROXY if is_local_url(url) else None,
+                proxies=proxies,
+                verify=verify,
             )
         except requests.Timeout as exc:
             raise ProviderTimeout(
