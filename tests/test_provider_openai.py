@@ -531,6 +531,39 @@ def test_a_proxy_from_the_environment_is_not_used_for_a_local_server(
     assert provider.generate(ask()).text == "direct"
 
 
+def test_a_netrc_entry_never_replaces_the_api_key(
+    server: FakeOpenAIServer,
+    provider: OpenAIProvider,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    server.reply_text("ok")
+    provider.generate(ask())
+    assert server.last.headers["authorization"] == "Bearer sk-test"
+
+
+def test_proxies_and_the_ca_bundle_come_from_the_environment_for_remote_hosts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from elixirchain.providers._http import _environment_settings
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/company-ca.pem")
+    proxies, verify = _environment_settings("https://api.openai.com/v1/chat/completions")
+    assert proxies["https"] == "http://proxy.example:3128"
+    assert verify == "/etc/company-ca.pem"
+    proxies, _ = _environment_settings("https://internal.example/v1/chat/completions")
+    assert "https" not in proxies  # NO_PROXY
+    proxies, verify = _environment_settings("http://127.0.0.1:8000/v1/chat/completions")
+    assert proxies["http"] is None and verify is False  # loopback: direct, no TLS
+
+
 # --- keys and the network switch ------------------------------------------------------
 
 
