@@ -127,8 +127,8 @@ def _hibernating(timeout: Any, continue_: Any) -> Any:
     return HIBERNATE
 
 
-class Ok:
-    """``init`` succeeded with ``state``."""
+class _GoOn:
+    """What ``Ok`` and ``NoReply`` share: the state, then how the loop goes on."""
 
     __slots__ = ("state", "timeout", "continue_")
 
@@ -143,6 +143,12 @@ class Ok:
         self.state = state
         self.timeout = _hibernating(timeout, continue_) if hibernate else timeout
         self.continue_ = continue_
+
+
+class Ok(_GoOn):
+    """``init`` succeeded with ``state``."""
+
+    __slots__ = ()
 
     def __repr__(self) -> str:
         return f"Ok({self.state!r})"
@@ -171,22 +177,10 @@ class Reply:
         return f"Reply({self.value!r}, {self.state!r})"
 
 
-class NoReply:
+class NoReply(_GoOn):
     """Go on with ``state`` (for a call: reply later with ``reply(from_, value)``)."""
 
-    __slots__ = ("state", "timeout", "continue_")
-
-    def __init__(
-        self,
-        state: Any,
-        *,
-        timeout: float | None = None,
-        continue_: Any = _MISSING,
-        hibernate: bool = False,
-    ):
-        self.state = state
-        self.timeout = _hibernating(timeout, continue_) if hibernate else timeout
-        self.continue_ = continue_
+    __slots__ = ()
 
     def __repr__(self) -> str:
         return f"NoReply({self.state!r})"
