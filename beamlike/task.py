@@ -59,7 +59,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from beamlike import dynamic_supervisor
 from beamlike._core import signals
@@ -709,7 +709,7 @@ def _run_stream(
         _close_stream(me, running)
 
 
-def _waits(entry: _Running | None) -> bool:
+def _waits(entry: _Running | None) -> TypeGuard[_Running]:
     """Whether a stream's task still waits for its reply (its deadline still counts)."""
     return entry is not None and not (entry.replied or entry.timed_out)
 
