@@ -59,7 +59,7 @@ from typing import Any
 
 from beamlike import proc_lib
 from beamlike._core.ids import Pid, Ref
-from beamlike._core.mailbox import DOWN, flush_down, mark, receive_in, wait_reply
+from beamlike._core.mailbox import DOWN, check_timeout, flush_down, mark, receive_in, wait_reply
 from beamlike._core.node import current_node, current_process
 from beamlike._core.patterns import ANY
 from beamlike._core.process import WAITING, Hibernate, block
@@ -384,17 +384,27 @@ class GenServer:
 
     @classmethod
     def start_link(
-        cls, arg: Any = None, *, name: Any = None, timeout: float | None = DEFAULT_TIMEOUT
+        cls,
+        arg: Any = None,
+        *,
+        name: Any = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        hibernate_after: float | None = None,
     ) -> Pid | None:
         """Start a server of this class linked to the caller. Blocks; see ``start_link``."""
-        return start_link(cls, arg, name=name, timeout=timeout)
+        return start_link(cls, arg, name=name, timeout=timeout, hibernate_after=hibernate_after)
 
     @classmethod
     def start(
-        cls, arg: Any = None, *, name: Any = None, timeout: float | None = DEFAULT_TIMEOUT
+        cls,
+        arg: Any = None,
+        *,
+        name: Any = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        hibernate_after: float | None = None,
     ) -> Pid | None:
         """Start a server of this class, not linked. Blocks; see ``start``."""
-        return start(cls, arg, name=name, timeout=timeout)
+        return start(cls, arg, name=name, timeout=timeout, hibernate_after=hibernate_after)
 
     @classmethod
     def child_spec(cls, arg: Any = None, **overrides: Any) -> dict[str, Any]:
@@ -425,6 +435,7 @@ def start_link(
     *,
     name: Any = None,
     timeout: float | None = DEFAULT_TIMEOUT,
+    hibernate_after: float | None = None,
 ) -> Pid | None:
     """Start a server linked to the caller.
 
@@ -432,15 +443,11 @@ def start_link(
     ``Ignore()``); raises ``StartError`` with the reason when ``init`` failed, raised or
     returned ``Stop``, ``AlreadyStartedError`` when ``name`` is taken, ``StartTimeout``
     after ``timeout``. ``name``: a str, or a via name (an object with ``register_name``,
-    ``unregister_name`` and ``whereis_name``).
+    ``unregister_name`` and ``whereis_name``). ``hibernate_after``: seconds without a
+    message after which the server hibernates (OTP's option of that name; None: never
+    on its own).
     """
-    _check_class(cls)
-    _check_name(name)
-    try:
-        return proc_lib.start_link(_server_main, (cls, arg, name), timeout=timeout)  # type: ignore[no-any-return]
-    except proc_lib.StartError as exc:
-        _raise_already_started(exc, name)
-        raise
+    return _start(proc_lib.start_link, cls, arg, name, timeout, hibernate_after)
 
 
 def start(
@@ -449,12 +456,22 @@ def start(
     *,
     name: Any = None,
     timeout: float | None = DEFAULT_TIMEOUT,
+    hibernate_after: float | None = None,
 ) -> Pid | None:
     """As ``start_link``, without the link. Blocks the same way."""
+    return _start(proc_lib.start, cls, arg, name, timeout, hibernate_after)
+
+
+def _start(
+    how: Any, cls: Any, arg: Any, name: Any, timeout: float | None, hibernate_after: Any
+) -> Pid | None:
     _check_class(cls)
     _check_name(name)
+    args: tuple[Any, ...] = (cls, arg, name)
+    if hibernate_after is not None:
+        args += (check_timeout(hibernate_after, "hibernate_after"),)
     try:
-        return proc_lib.start(_server_main, (cls, arg, name), timeout=timeout)  # type: ignore[no-any-return]
+        return how(_server_main, args, timeout=timeout)  # type: ignore[no-any-return]
     except proc_lib.StartError as exc:
         _raise_already_started(exc, name)
         raise
@@ -511,9 +528,20 @@ def _unregister(name: Any) -> None:
 class _Server:
     """The state of the generic loop of one server process."""
 
-    __slots__ = ("module", "state", "parent", "name", "debug", "suspended", "terminated")
+    __slots__ = (
+        "module",
+        "state",
+        "parent",
+        "name",
+        "debug",
+        "suspended",
+        "terminated",
+        "hibernate_after",
+    )
 
-    def __init__(self, module: GenServer, parent: Pid, name: Any) -> None:
+    def __init__(
+        self, module: GenServer, parent: Pid, name: Any, hibernate_after: float | None
+    ) -> None:
         self.module = module
         self.state: Any = None
         self.parent = parent
@@ -521,15 +549,22 @@ class _Server:
         self.debug = False
         self.suspended = False
         self.terminated = False
+        self.hibernate_after = hibernate_after
 
 
-def _server_main(starter: proc_lib.Starter, cls: type[GenServer], arg: Any, name: Any) -> None:
+def _server_main(
+    starter: proc_lib.Starter,
+    cls: type[GenServer],
+    arg: Any,
+    name: Any,
+    hibernate_after: float | None = None,
+) -> None:
     me = current_process()
     if name is not None:
         holder = _register(name, me.pid)
         if holder is not None:
             starter.fail(("already_started", holder))
-    server = _Server(cls(), starter.parent, name)
+    server = _Server(cls(), starter.parent, name, hibernate_after)
     # Found by code upgrades; the runtime drops it when the process exits.
     me.node.gen_servers[me.pid] = server
     try:
@@ -563,6 +598,7 @@ def _unregister_on_failure(server: _Server, me: Any) -> None:
 
 def _loop(server: _Server, me: Any, timeout: float | None, continue_: Any) -> None:
     module = server.module
+    idle = server.hibernate_after  # None: wait for messages without a bound
     result: Any
     try:
         while True:
@@ -572,7 +608,7 @@ def _loop(server: _Server, me: Any, timeout: float | None, continue_: Any) -> No
                 continue
             if server.suspended:  # only system messages, and the parent's exit
                 message = receive_in(me, (System, Exit(server.parent, ANY)), None, None)
-            elif timeout is None:
+            elif timeout is None and idle is None:
                 mailbox = me.mailbox
                 while not mailbox:  # the plain receive of a server, inlined
                     me.state = WAITING
@@ -586,6 +622,10 @@ def _loop(server: _Server, me: Any, timeout: float | None, continue_: Any) -> No
                 if not mailbox:  # give up the stack until a message comes (hibernate)
                     raise Hibernate(_wake_up, (server,), None)
                 message = mailbox.popleft()  # one is there already: no need to sleep
+            elif timeout is None:  # hibernate_after: hibernate once idle that long
+                message = receive_in(me, (), idle, _IDLE)
+                if message is _IDLE:
+                    raise Hibernate(_wake_up, (server,), None)
             else:
                 message = receive_in(me, (), timeout, _TIMEOUT)
             if server.debug:
@@ -636,6 +676,7 @@ def _loop(server: _Server, me: Any, timeout: float | None, continue_: Any) -> No
 
 
 _TIMEOUT: Any = object()
+_IDLE: Any = object()  # no message within hibernate_after
 
 
 def _wake_up(server: _Server) -> None:

@@ -304,3 +304,48 @@ def test_hibernate_cannot_be_combined_with_a_timeout_or_a_continue(make: Any) ->
 def test_a_hibernating_result_shows_hibernate_in_the_timeout_slot() -> None:
     assert NoReply(1, hibernate=True).timeout is HIBERNATE
     assert Reply(1, 1).timeout is None
+
+
+# -- GenServer: hibernate_after ---------------------------------------------------------
+
+
+def wait_for_status_memory(pid: Pid, memory: int) -> bool:
+    for _ in range(200):
+        info = process_info(pid)
+        if info is not None and info.memory == memory:
+            return True
+        receive(timeout=0.005, default=None)
+    return False
+
+
+def test_a_server_started_with_hibernate_after_hibernates_once_idle_that_long() -> None:
+    dormant = Dormant.start_link(0)
+    asleep = process_info(dormant)
+    assert asleep is not None
+    pid = Awake.start_link(5, hibernate_after=0.02)
+    assert gs.call(pid, "stay awake") == 5  # a callback with no hibernate of its own
+    assert wait_for_status_memory(pid, asleep.memory)  # idle 20 ms: hibernated
+    assert gs.call(pid, "stay awake") == 5  # the next message wakes it, state intact
+    assert wait_for_status_memory(pid, asleep.memory)  # and it hibernates again
+
+
+def test_hibernate_after_zero_hibernates_as_soon_as_the_mailbox_is_empty() -> None:
+    dormant = process_info(Dormant.start_link(0))
+    pid = Awake.start(1, hibernate_after=0)
+    assert dormant is not None and wait_for_status_memory(pid, dormant.memory)
+    gs.cast(pid, 2)
+    assert gs.call(pid, "stay awake") == 3
+
+
+def test_a_message_within_hibernate_after_keeps_the_server_awake() -> None:
+    pid = Awake.start_link(0, hibernate_after=60.0)
+    awake = process_info(pid)
+    gs.cast(pid, 1)
+    assert gs.call(pid, "stay awake") == 1
+    assert awake is not None and process_info(pid).memory >= awake.memory  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("value", [-1, "soon", float("nan")])
+def test_a_bad_hibernate_after_is_refused_before_anything_starts(value: Any) -> None:
+    with pytest.raises(BadArgument, match="hibernate_after must be"):
+        Awake.start_link(0, hibernate_after=value)

@@ -278,6 +278,8 @@ def execute(worker: Worker, proc: Any) -> bool:
                     fn(args[0], args[1], args[2])
                 elif arity == 4:
                     fn(args[0], args[1], args[2], args[3])
+                elif arity == 5:
+                    fn(args[0], args[1], args[2], args[3], args[4])
                 else:
                     fn(*args)
         except ProcessExit as exc:
