@@ -571,14 +571,14 @@ def _server_main(
         result = server.module.init(arg)
     except Exception as exc:
         crash_log.error("%s %r crashed in init: %r", cls.__qualname__, me.pid, exc, exc_info=exc)
-        _unregister_on_failure(server, me)
+        _unregister_on_failure(server)
         starter.fail(exc)
     if result.__class__ is Ok:
         server.state = result.state
         starter.ack(me.pid)
         _loop(server, me, result.timeout, result.continue_)
         return
-    _unregister_on_failure(server, me)
+    _unregister_on_failure(server)
     if result.__class__ is Ignore:
         starter.ack(None)
         raise ProcessExit("normal")
@@ -587,10 +587,10 @@ def _server_main(
     starter.fail(BadReturn("init", result, "Ok(state), Ignore() or Stop(reason)"))
 
 
-def _unregister_on_failure(server: _Server, me: Any) -> None:
+def _unregister_on_failure(server: _Server) -> None:
+    # Before the starter hears of the failure, so that it may start another at once.
     if server.name is not None:
         _unregister(server.name)
-    me.node.gen_servers.pop(me.pid, None)
 
 
 # -- the loop ------------------------------------------------------------------------
@@ -671,7 +671,7 @@ def _loop(server: _Server, me: Any, timeout: float | None, continue_: Any) -> No
     except Exception as exc:
         # A callback raised: terminate, then crash with that exception as the reason.
         if not server.terminated:
-            _terminate(server, me, exc, server.state)
+            _terminate(server, exc, server.state)
         raise
 
 
@@ -696,20 +696,19 @@ def _noreply(server: _Server, me: Any, result: Any, callback: str) -> tuple[Any,
     raise AssertionError("unreachable")
 
 
-def _terminate(server: _Server, me: Any, reason: Any, state: Any) -> None:
+def _terminate(server: _Server, reason: Any, state: Any) -> None:
     server.state = state
     server.terminated = True  # once, even if terminate raises
     try:
         server.module.terminate(reason, state)
     finally:
-        me.node.gen_servers.pop(me.pid, None)
         if server.name is not None and server.name.__class__ is not str:
             _unregister(server.name)  # a via name: str names are released by the runtime
 
 
 def _stop(server: _Server, me: Any, reason: Any, state: Any) -> None:
     """Run terminate, then exit with ``reason``. Does not return."""
-    _terminate(server, me, reason, state)
+    _terminate(server, reason, state)
     if isinstance(reason, BaseException):
         raise reason  # the runtime logs the crash report, with its traceback
     if not is_shutdown_reason(reason) and reason != "killed":
@@ -819,22 +818,13 @@ def call(server: Any, request: Any, timeout: float | None = DEFAULT_TIMEOUT) -> 
     remote = remote_target(node, server)
     if remote is not None:
         return _remote_call(me, remote, server, request, timeout)
-    return _local_call(me, server, request, timeout, Call)
-
-
-def _local_call(
-    me: Any, server: Any, request: Any, timeout: float | None, message: type[Call | System]
-) -> Any:
-    """A call (``Call``) or system request (``System``) to a server of this node.
-
-    Blocks; see ``call``.
-    """
-    node = me.node
     pid = server if server.__class__ is Pid else whereis(server)
     if pid is None:
         raise CallError("noproc", server, request)
-    if message is Call and pid.node != node.name and node.dist is not None:
+    if pid.node != node.name and node.dist is not None:
         return _remote_call(me, pid, server, request, timeout)  # a via name, elsewhere
+    # The same steps as system_call's, written out here: a helper's frame would cost
+    # the hot path some 2 % of a call.
     target = pid._proc or node.lookup(pid)
     if target is None:
         raise CallError("noproc", server, request)
@@ -844,7 +834,7 @@ def _local_call(
     position = len(mailbox) if mailbox else 0
     ref = add_monitor(me, target, pid)
     node.aliases[ref] = me
-    deliver(target, message(From(me.pid, ref), request))
+    deliver(target, Call(From(me.pid, ref), request))
     return _await_reply(me, position, ref, timeout, server, request)
 
 
@@ -931,7 +921,20 @@ def system_call(
 
     Blocks; raises as ``call`` does.
     """
-    return _local_call(current_process(), server, request, timeout, System)
+    me = current_process()
+    pid = whereis(server)
+    if pid is None:
+        raise CallError("noproc", server, request)
+    target = pid._proc or me.node.lookup(pid)
+    if target is None:
+        raise CallError("noproc", server, request)
+    if target is me:
+        raise CallError("calling_self", server, request)
+    position = mark(me)
+    ref = add_monitor(me, target, pid)
+    me.node.aliases[ref] = me
+    deliver(target, System(From(me.pid, ref), request))
+    return _await_reply(me, position, ref, timeout, server, request)
 
 
 def stop(server: Any, reason: Any = "normal", timeout: float | None = None) -> None:

@@ -342,7 +342,7 @@ class Via:
             if state is not None and state.kind == UNIQUE:
                 return state  # the error message below is formatted only when needed
         what = f"{self!r}.{method}"
-        state = _state(registry, what)
+        _state(registry, what)  # raises unless the registry is running: then it is not unique
         raise BadArgument(
             f"{what}: via names work with unique registries only; registry "
             f"{registry!r} has keys='duplicate'"

@@ -54,9 +54,9 @@ the task with ``TaskSupervisor.async_nolink``. Where Python makes us differ from
 
 from __future__ import annotations
 
-import heapq
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -532,13 +532,12 @@ _ON_STREAM_TIMEOUT = ("exit", "kill_task")
 class _Running:
     """One task of a stream."""
 
-    __slots__ = ("position", "item", "task", "deadline", "replied", "value", "timed_out")
+    __slots__ = ("position", "item", "task", "replied", "value", "timed_out")
 
-    def __init__(self, position: int, item: Any, task: Task, deadline: float | None) -> None:
+    def __init__(self, position: int, item: Any, task: Task) -> None:
         self.position = position
         self.item = item
         self.task = task
-        self.deadline = deadline
         self.replied = False
         self.value: Any = None
         self.timed_out = False
@@ -636,10 +635,11 @@ def _run_stream(
     source = iter(items)
     running: dict[Ref, _Running] = {}
     finished: dict[int, tuple[str, Any]] = {}  # ordered: results waiting for their turn
-    # Deadlines of the running tasks, soonest first; an entry whose task has replied,
-    # timed out or ended is dropped when it reaches the top (each is pushed and popped
-    # once, so a stream of n tasks costs O(n log n) here, not a scan per message).
-    deadlines: list[tuple[float, int, Ref]] = []
+    # Deadlines of the running tasks, soonest first: all tasks get the same timeout, so
+    # start order is deadline order. An entry whose task has replied, timed out or
+    # ended is dropped when it reaches the front (each is added and dropped once, not
+    # a scan per message).
+    deadlines: deque[tuple[float, Ref]] = deque()
     started = delivered = 0
     exhausted = False
     is_ours = _ref_in(running)
@@ -659,21 +659,20 @@ def _run_stream(
                     exhausted = True
                     break
                 task = launch(fn, item)
-                deadline = None if timeout is None else time.monotonic() + timeout
-                running[task.ref] = _Running(started, item, task, deadline)
-                if deadline is not None:
-                    heapq.heappush(deadlines, (deadline, started, task.ref))
+                running[task.ref] = _Running(started, item, task)
+                if timeout is not None:
+                    deadlines.append((time.monotonic() + timeout, task.ref))
                 started += 1
             if not running:
                 return  # exhausted, and (ordered) every result delivered
-            while deadlines and not _waits(running.get(deadlines[0][2])):
-                heapq.heappop(deadlines)
+            while deadlines and not _waits(running.get(deadlines[0][1])):
+                deadlines.popleft()
             wait = max(0.0, deadlines[0][0] - time.monotonic()) if deadlines else None
             message = receive((is_ours, ANY), _down_of(is_ours), timeout=wait, default=_NOTHING)
             if message is _NOTHING:
                 now = time.monotonic()
                 while deadlines and deadlines[0][0] <= now:
-                    entry = running.get(heapq.heappop(deadlines)[2])
+                    entry = running.get(deadlines.popleft()[1])
                     if not _waits(entry):
                         continue
                     if on_timeout == "exit":

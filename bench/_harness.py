@@ -459,13 +459,14 @@ def paired_ratio(mine: Iterable[float], theirs: Iterable[float]) -> float | None
     return statistics.median(ratios) if ratios else None
 
 
-def verdict(value: float | None, goal: float | None) -> str:
-    """PASS when ``value`` is at most ``goal``; "—" without a goal, "n/a" without a value."""
+def verdict(value: float | None, goal: float | None, *, higher: bool = False) -> str:
+    """PASS when ``value`` is at most ``goal`` (with ``higher``: at least); "—" without a
+    goal, "n/a" without a value."""
     if goal is None:
         return "—"
     if value is None:
         return "n/a"
-    return "PASS" if value <= goal else "MISS"
+    return "PASS" if (value >= goal if higher else value <= goal) else "MISS"
 
 
 def median_cell(out: Outcome | None, value: float | None, skipped: str) -> str:

@@ -41,13 +41,12 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import _harness
-from bench._harness import ROOT, Outcome
+from bench._harness import PYTHON, ROOT, Outcome
+from bench.agents_pydantic import INSTALL
 
-PYTHON = sys.executable
 FAKE_SERVER = ROOT / "tests" / "fakes" / "openai_server.py"
 FAKE_DELAY = 0.1  # seconds the fake server waits before answering
 BENCH_VENV_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
-INSTALL = "pip install 'pydantic-ai-slim[openai]'"
 
 EC, PAI = "elixirchain", "pydantic_ai"
 IMPLS = (EC, PAI)
@@ -205,14 +204,16 @@ def run_one(
     """One repetition of one implementation in a fresh OS process (pinned to CPU ``pin``
     with ``taskset`` when given). Blocks until it exits."""
     prefix = ["taskset", "-c", pin] if pin is not None else []
-    if not case.server:
-        cmd = [*prefix, python, "-m", MODULES[impl], case.name, json.dumps(dict(params))]
+
+    def run(sent: Mapping[str, Any]) -> Outcome:
+        cmd = [*prefix, python, "-m", MODULES[impl], case.name, json.dumps(dict(sent))]
         return _harness.run_subprocess(cmd, timeout)
+
+    if not case.server:
+        return run(params)
     try:
         with FakeServer(FAKE_DELAY) as server:
-            full = {**params, "base_url": server.base_url}
-            cmd = [*prefix, python, "-m", MODULES[impl], case.name, json.dumps(full)]
-            return _harness.run_subprocess(cmd, timeout)
+            return run({**params, "base_url": server.base_url})
     except RuntimeError as exc:
         return Outcome(error=f"skipped: {exc}")
 

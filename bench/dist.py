@@ -41,13 +41,11 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-if __package__ in (None, ""):
-    sys.path.insert(0, str(ROOT))
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import msgpack  # noqa: E402
 import zmq.green as zmq  # noqa: E402
@@ -57,13 +55,20 @@ from beamlike import receive, self_pid, send  # noqa: E402
 from beamlike.dist import spawn as remote_spawn  # noqa: E402
 from beamlike.dist import start_peer  # noqa: E402
 from bench import dist_support  # noqa: E402
-from bench._harness import ratio, render_table  # noqa: E402
+from bench._harness import (  # noqa: E402
+    PYTHON,
+    ROOT,
+    fmt_ratio,
+    fmt_value,
+    now,
+    ratio,
+    render_table,
+    verdict,
+)
 
-PYTHON = sys.executable
 COOKIE = "bench-dist-cookie"
 PEER_ENV = {"PYTHONPATH": str(ROOT)}
 SUPPORT = "bench.dist_support"
-now = time.perf_counter
 
 
 def log(text: str) -> None:
@@ -179,7 +184,7 @@ class Raw:
             [PYTHON, "-c", f"import {SUPPORT} as s; s.raw_peer()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, **PEER_ENV},
             preexec_fn=die_with_parent,
         )
         children.append(self.proc)
@@ -375,16 +380,6 @@ def med(xs: list[float]) -> float | None:
     return statistics.median(xs) if xs else None
 
 
-def fmt(v: float | None) -> str:
-    if v is None:
-        return "—"
-    if v >= 1000:
-        return f"{v:,.0f}"
-    if v >= 10:
-        return f"{v:.1f}"
-    return f"{v:.2f}"
-
-
 def kill_all(children: list[Any]) -> None:
     for child in children:
         try:
@@ -430,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
             [PYTHON, "-m", "beamlike.dist.epmd", "--port", str(port)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, **PEER_ENV},
             preexec_fn=die_with_parent,
         )
         children.append(epmd_proc)
@@ -455,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"zmq {samples['throughput']['zmq'][-1]:,.0f} msg/s"
             )
         raw.close()
+        raw = None
 
         log("erlang ...")
         erl_samples, erl_error = run_erlang(n_pp, n_tp, repeat, children)
@@ -505,28 +501,24 @@ def main(argv: list[str] | None = None) -> int:
     pp = {k: med(v) for k, v in samples["pingpong"].items()}
     tp = {k: med(v) for k, v in samples["throughput"].items()}
 
-    def verdict(value: float | None, goal: float, higher: bool) -> str:
-        if value is None:
-            return "n/a"
-        return "PASS" if (value >= goal if higher else value <= goal) else "MISS"
-
     erl_cell = "skipped" if erl_error else None
     for case, title, unit, m, goal, higher in (
         ("pingpong", f"remote ping-pong, {n_pp:,} round trips", "µs/round trip", pp, 1.2, False),
         ("throughput", f"one-way A→B, {n_tp:,} messages", "msgs/s", tp, 2.0, True),
     ):
         r_zmq, r_erl = ratio(m["beamlike"], m["zmq"]), ratio(m["beamlike"], m["erlang"])
+        result = verdict(r_zmq, goal, higher=higher)
         rows.append(
             [
                 title,
                 unit,
-                fmt(m["beamlike"]),
-                fmt(m["zmq"]),
-                erl_cell or fmt(m["erlang"]),
-                fmt(r_zmq),
+                fmt_value(m["beamlike"]),
+                fmt_value(m["zmq"]),
+                erl_cell or fmt_value(m["erlang"]),
+                fmt_ratio(r_zmq),
                 f"{'≥' if higher else '≤'} {goal:g}",
-                verdict(r_zmq, goal, higher),
-                fmt(r_erl),
+                result,
+                fmt_ratio(r_erl),
             ]
         )
         records.append(
@@ -539,22 +531,23 @@ def main(argv: list[str] | None = None) -> int:
                 "beamlike_over_erlang": r_erl,
                 "goal": goal,
                 "goal_higher_is_better": higher,
-                "result": verdict(r_zmq, goal, higher),
+                "result": result,
             }
         )
     one, two = med(samples["cpu"]["one"]), med(samples["cpu"]["two"])
     speedup = ratio(one, two)
+    cpu_result = verdict(speedup, 1.7, higher=True)
     cpu_title = f"cpu, {tasks} tasks × {task_s:g} s, 1 vs 2 nodes"
     rows.append(
         [
             cpu_title,
             "s (1 node / 2 nodes)",
-            f"{fmt(one)} / {fmt(two)}",
+            f"{fmt_value(one)} / {fmt_value(two)}",
             "—",
             "—",
-            fmt(speedup),
+            fmt_ratio(speedup),
             "≥ 1.7 (speed-up)",
-            verdict(speedup, 1.7, True),
+            cpu_result,
             "—",
         ]
     )
@@ -566,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
             "median": {"one": one, "two": two},
             "speedup": speedup,
             "goal": 1.7,
-            "result": verdict(speedup, 1.7, True),
+            "result": cpu_result,
         }
     )
 

@@ -144,8 +144,9 @@ class App:
         box = ToolBox([self.resolve_tool(tool) for tool in config.tools])
         backend = self.backend(config.memory)
         memory = ConversationMemory(backend, config.conversation, window=config.history_window)
-        limits = _limits(config.limits) if config.limits is not None else None
-        if limits is None:
+        if config.limits is not None:
+            limits = _limits(config.limits)
+        else:
             limits = self.limits.get(provider.name) or _NO_LIMITS
         retry = _retry(config.retry) if config.retry is not None else self.retry
         return TurnRuntime(

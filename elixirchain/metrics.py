@@ -74,19 +74,22 @@ class Summary:
 
     def quantile(self, q: float) -> float:
         """The ``q`` quantile (0..1) of the reservoir, nearest rank. Never blocks."""
-        ordered = sorted(self.samples)
-        rank = max(1, math.ceil(q * len(ordered)))
-        return ordered[rank - 1]
+        return _nearest_rank(sorted(self.samples), q)
 
     def to_dict(self) -> dict[str, float]:
+        ordered = sorted(self.samples)  # once for both percentiles
         return {
             "count": self.count,
             "sum": self.total,
             "min": self.low,
             "max": self.high,
-            "p50": self.quantile(0.5),
-            "p95": self.quantile(0.95),
+            "p50": _nearest_rank(ordered, 0.5),
+            "p95": _nearest_rank(ordered, 0.95),
         }
+
+
+def _nearest_rank(ordered: list[float], q: float) -> float:
+    return ordered[max(1, math.ceil(q * len(ordered))) - 1]
 
 
 class _Series:

@@ -11,8 +11,8 @@ a reboot, see the conversation too.
 
 Runs on the offline ``local`` provider, which tells how many earlier messages it was
 sent. For contrast, the default in-memory store (ETS tables owned by a process of the
-application) is gone once the application stops. The database lives in a temporary directory that is removed at the end. Exits 1
-if something did not hold.
+application) is gone once the application stops. The database lives in a temporary
+directory that is removed at the end. Exits 1 if something did not hold.
 """
 
 from gevent import monkey

@@ -1,7 +1,8 @@
 """Process bodies and helpers shared by the tests of the process kernel.
 
 Imported by test_processes, test_links, test_monitors, test_exit_signals, test_names,
-test_receive, test_mailbox_properties, test_crash_reports and test_bad_input. Every wait
+test_receive, test_mailbox_properties, test_crash_reports, test_bad_input and
+test_hibernate (which also names ``wait_then_return`` by its import path). Every wait
 is a ``receive(..., timeout=WAIT)``: it returns as soon as the awaited message arrives.
 
 *Agents* are processes driven by commands from the test body. Processes that must die

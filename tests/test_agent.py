@@ -29,6 +29,20 @@ def calls(*pairs: tuple[str, dict]) -> list[ToolCall]:
     return [ToolCall(f"call_{i}", name, args) for i, (name, args) in enumerate(pairs)]
 
 
+def hanging_tool():
+    """A tool ``hang`` that sends ``("tool", its pid)`` to the test process, then hangs."""
+    me = self_pid()
+
+    @ec.tool
+    def hang() -> str:
+        """Never returns."""
+        send(me, ("tool", self_pid()))
+        beamlike.sleep(60)
+        return "never"
+
+    return hang
+
+
 # starting ---------------------------------------------------------------------------
 
 
@@ -192,15 +206,7 @@ def test_chat_stream_yields_text_written_before_and_after_a_tool_call():
 
 
 def test_abandoning_a_stream_kills_the_turn_and_its_tool_tasks():
-    me = self_pid()
-
-    @ec.tool
-    def hang() -> str:
-        """Never returns."""
-        send(me, ("tool", self_pid()))
-        beamlike.sleep(60)
-        return "never"
-
+    hang = hanging_tool()
     provider = FunctionProvider(
         lambda request: "x",
         stream_fn=lambda request: ["working ", *_hang_then(request)],
@@ -295,15 +301,7 @@ def test_killing_the_agent_mid_turn_resumes_the_turn_without_rerunning_completed
 
 
 def test_stop_agent_kills_its_in_flight_tool_tasks_and_fails_the_waiting_chat():
-    me = self_pid()
-
-    @ec.tool
-    def hang() -> str:
-        """Never returns."""
-        send(me, ("tool", self_pid()))
-        beamlike.sleep(60)
-        return "never"
-
+    hang = hanging_tool()
     provider = ScriptedProvider([calls(("hang", {}))])
     agent = ec.start_agent(name="stopper", llm_provider=provider, tools=[hang])
     result = []

@@ -7,8 +7,13 @@ from __future__ import annotations
 import base64
 
 import pytest
-from fakes.anthropic_server import FakeAnthropicServer
-from fakes.gemini_server import (
+
+import beamlike
+import elixirchain as ec
+from beamlike import self_pid, send
+from elixirchain import app as application
+from tests.fakes.anthropic_server import FakeAnthropicServer
+from tests.fakes.gemini_server import (
     FakeGeminiServer,
     function_call,
     json_reply,
@@ -16,12 +21,7 @@ from fakes.gemini_server import (
     response_body,
     text_response,
 )
-from fakes.openai_server import FakeOpenAIServer
-
-import beamlike
-import elixirchain as ec
-from beamlike import self_pid, send
-from elixirchain import app as application
+from tests.fakes.openai_server import FakeOpenAIServer
 
 
 @pytest.fixture(autouse=True)

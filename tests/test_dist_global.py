@@ -23,16 +23,13 @@ from tests.dist_support.cluster import (  # noqa: F401
     SERVICES,
     alpha_fixture,
     epmd_fixture,
+    idle,
     peers_fixture,
     wait_until,
 )
 
 WHEREIS = "beamlike.dist.global_:whereis_name"
 NAMES = "beamlike.dist.global_:registered_names"
-
-
-def idle() -> None:
-    receive("never sent")
 
 
 def hold(peer: Any, name: Any) -> Any:

@@ -38,9 +38,10 @@ from beamlike import (
 from beamlike import node as bnode
 from beamlike.dist import DistError, Peer, codec
 from beamlike.dist import spawn as remote_spawn
-from beamlike.dist.connection import INITIATOR, RESPONDER, UP, Conn, encode_batch, pack_body
+from beamlike.dist.connection import INITIATOR, RESPONDER, UP, Conn
 from beamlike.dist.epmd import lookup
 from beamlike.dist.net import DistNode, read_cookie
+from beamlike.dist.wire import encode_batch, pack_body
 from beamlike.gen_server import CallError
 from beamlike.timer import sleep
 from tests.dist_support.cluster import (  # noqa: F401
@@ -51,15 +52,10 @@ from tests.dist_support.cluster import (  # noqa: F401
     epmd_fixture,
     free_port,
     peers_fixture,
+    start_alpha,
     unique,
     wait_until,
 )
-
-
-def start_alpha(**kwargs: Any) -> Node:
-    kwargs.setdefault("cookie", COOKIE)
-    kwargs.setdefault("net_ticktime", 1.0)
-    return bnode.start(unique("alpha"), **kwargs)
 
 
 def dist_of(node: Node) -> DistNode:
@@ -350,8 +346,8 @@ def test_a_restarted_peer_does_not_get_messages_meant_for_the_old_one(
 
 
 def test_simultaneous_connects_yield_one_session(node: Node) -> None:
-    first = bnode.start(unique("sima"), cookie=COOKIE, net_ticktime=1.0)
-    second = bnode.start(unique("simb"), cookie=COOKIE, net_ticktime=1.0)
+    first = start_alpha("sima")
+    second = start_alpha("simb")
     low, high = sorted([first, second], key=lambda n: n.name)
     try:
         for _ in range(10):
@@ -547,14 +543,22 @@ def test_remote_spawn_fails_when_the_node_is_lost_meanwhile(alpha: Node, peers: 
 # -- node life cycle ------------------------------------------------------------------------
 
 
-def test_stop_disconnects_and_unregisters(node: Node, peers: Any) -> None:
-    beta = peers("beta")
+def watched_node(node: Node, beta: Peer) -> tuple[Node, Node]:
+    """``(observer, here)``: a node to which ``beta`` reports the NodeUp and NodeDown it
+    sees, and another node (started while ``node`` is the default), connected to
+    ``beta``."""
     observer = start_alpha()
     remote_spawn(beta.name, f"{FUNCS}:watch_nodes", self_pid())
     assert receive("watching", timeout=5) == "watching"
     with node.as_default():
         here = start_alpha()
         assert bnode.connect(beta.name)
+    return observer, here
+
+
+def test_stop_disconnects_and_unregisters(node: Node, peers: Any) -> None:
+    beta = peers("beta")
+    observer, here = watched_node(node, beta)
     # beta tells the observer that `here` came and went
     assert receive(("seen", beta.name, NodeUp(here.name)), timeout=5)
     assert lookup(here.name) is not None
@@ -568,12 +572,7 @@ def test_stop_disconnects_and_unregisters(node: Node, peers: Any) -> None:
 
 def test_node_stop_alone_also_disconnects_and_unregisters(node: Node, peers: Any) -> None:
     beta = peers("beta")
-    observer = start_alpha()
-    remote_spawn(beta.name, f"{FUNCS}:watch_nodes", self_pid())
-    assert receive("watching", timeout=5) == "watching"
-    with node.as_default():
-        here = start_alpha()
-        assert bnode.connect(beta.name)
+    observer, here = watched_node(node, beta)
     receive(("seen", beta.name, NodeUp(here.name)), timeout=5)
     here.stop()  # the Node method, not beamlike.node.stop
     assert lookup(here.name) is None

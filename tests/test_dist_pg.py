@@ -23,15 +23,12 @@ from tests.dist_support.cluster import (  # noqa: F401
     SERVICES,
     alpha_fixture,
     epmd_fixture,
+    idle,
     peers_fixture,
     wait_until,
 )
 
 MEMBERS = "beamlike.dist.pg:get_members"
-
-
-def idle() -> None:
-    receive("never sent")
 
 
 def start_member(peer: Any, groups: list[Any]) -> Any:

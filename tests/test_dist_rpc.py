@@ -26,6 +26,7 @@ from tests.dist_support.cluster import (  # noqa: F401
     epmd_fixture,
     free_port,
     peers_fixture,
+    start_alpha,
     unique,
     wait_until,
 )
@@ -101,7 +102,7 @@ def test_a_timeout_kills_the_remote_process(alpha: Node, peers: Any) -> None:
 def test_the_timeout_bounds_a_frozen_node_too_and_what_it_starts_late_is_killed(
     node: Node, peers: Any
 ) -> None:
-    here = bnode.start(unique("alpha"), cookie=COOKIE, net_ticktime=4.0)
+    here = start_alpha(net_ticktime=4.0)
     try:
         beta = peers("beta", net_ticktime=4.0)
         assert bnode.connect(beta.name)
@@ -272,7 +273,7 @@ def test_an_encrypting_node_refuses_a_plaintext_peer_with_a_clear_log_line(
     node: Node, peers: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="beamlike.dist")
-    here = bnode.start(unique("alpha"), cookie=COOKIE, net_ticktime=1.0, encrypt=True)
+    here = start_alpha(encrypt=True)
     try:
         plain = peers("plain")
         started = time.monotonic()

@@ -34,7 +34,7 @@ from elixirchain.messages import (
 from elixirchain.providers.anthropic import INVALID_JSON_KEY, AnthropicProvider
 from tests.fakes.anthropic_server import MODEL, RATE_LIMIT_MESSAGE, FakeAnthropicServer
 from tests.fakes.chat import WEATHER, ask
-from tests.fakes.http_base import Canned
+from tests.fakes.http_base import Canned, sse
 
 
 @pytest.fixture(autouse=True)
@@ -361,8 +361,6 @@ def test_a_stream_broken_after_text_raises_a_non_retryable_interruption(
 def test_a_stream_that_ends_before_message_stop_is_interrupted(
     server: FakeAnthropicServer, provider: AnthropicProvider
 ) -> None:
-    from tests.fakes.http_base import sse
-
     start = {"type": "message_start", "message": {"usage": {"input_tokens": 1}}}
     server.push(
         Canned(headers={"Content-Type": "text/event-stream"}, events=[sse(start, "message_start")])

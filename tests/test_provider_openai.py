@@ -38,7 +38,7 @@ from elixirchain.messages import (
 )
 from elixirchain.providers.openai import INVALID_JSON_KEY, OpenAIProvider
 from tests.fakes.chat import WEATHER, ask
-from tests.fakes.http_base import Canned
+from tests.fakes.http_base import Canned, sse
 from tests.fakes.openai_server import MODEL, RATE_LIMIT_MESSAGE, FakeOpenAIServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -312,8 +312,6 @@ def test_streamed_tool_calls_are_assembled_from_fragments(
 def test_an_error_object_in_the_stream_raises_by_its_type(
     server: FakeOpenAIServer, provider: OpenAIProvider
 ) -> None:
-    from tests.fakes.http_base import sse
-
     error = {"error": {"message": "The server is overloaded", "type": "server_error"}}
     server.push(Canned(headers={"Content-Type": "text/event-stream"}, events=[sse(error)]))
     with pytest.raises(ProviderUnavailable) as caught:

@@ -107,8 +107,7 @@ class Node:
         self.timer_refs: dict[Ref, Any] = {}
         self.adopted: dict[greenlet, AdoptedProcess] = {}
         self.pool: list[Worker] = []
-        self.trim_scheduled = False
-        self.trim_timer: Any = None  # ends parked workers beyond POOL_KEEP (schedule_trim)
+        self.trim_scheduled = False  # a timer will end parked workers beyond POOL_KEEP
         self.exit_hooks: dict[Pid, list[Callable[[Pid, Any], None]]] = {}
         # Active reply aliases (OTP's alias monitors): call reference -> caller. A reply
         # to a reference no longer here (the call timed out) is dropped.
@@ -197,26 +196,17 @@ class Node:
 
         Never blocks."""
         self.trim_scheduled = True
-        # A new timer each time: restarting a libev timer that has fired once makes it
-        # fire at once (its remaining time is then zero).
-        if self.trim_timer is not None:
-            self.trim_timer.close()
-        self.trim_timer = self.loop.timer(POOL_TRIM_AFTER)
-        self.trim_timer.start(self._trim_pool)
+        self.timers.add(POOL_TRIM_AFTER, Node._trim_pool, self)
 
     def _trim_pool(self) -> None:
-        # Runs in the hub: each ended worker returns here, its new parent.
+        # A timer callback: runs in the hub.
         self.trim_scheduled = False
         pool = self.pool
         excess = len(pool) - POOL_KEEP
-        if excess <= 0:
-            return
-        oldest = pool[:excess]  # parked longest ago: their stacks are the coldest
-        del pool[:excess]
-        here = getcurrent()
-        for worker in oldest:
-            worker.parent = here
-            worker.throw(GreenletExit)
+        if excess > 0:
+            oldest = pool[:excess]  # parked longest ago: their stacks are the coldest
+            del pool[:excess]
+            _end_workers(oldest)
 
     def _drain(self) -> None:
         # Runs in the hub greenlet. Each switch returns here when a process hands
@@ -415,15 +405,10 @@ class Node:
                 log.exception("%r: stop hook %r failed", self, hook)
         self.timers.close()
         self.resume_timer.close()
-        if self.trim_timer is not None:
-            self.trim_timer.close()
         self.timer_refs.clear()
         self.deferred = []
         pool, self.pool = self.pool, []
-        here = getcurrent()
-        for worker in pool:  # parked workers: end their greenlets, returning here
-            worker.parent = here
-            worker.throw(GreenletExit)
+        _end_workers(pool)
         if self.watchdog is not None:
             self.watchdog.stop()
 
@@ -436,6 +421,15 @@ class Node:
             yield self
         finally:
             _state.default = previous
+
+
+def _end_workers(workers: list[Worker]) -> None:
+    """End the greenlets of parked workers; each returns to the caller, its new
+    parent. Never blocks."""
+    here = getcurrent()
+    for worker in workers:
+        worker.parent = here
+        worker.throw(GreenletExit)
 
 
 class _DefaultState:

@@ -330,11 +330,16 @@ def _safe_repr(obj: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def type_name(cls: type) -> str:
+    """``"module.QualName"`` of a class (builtins without module), as a ``RemoteError``
+    names the type of an exception. Never blocks."""
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
 def _cannot(obj: Any) -> EncodeError:
     cls = obj.__class__
-    what = (
-        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-    )
+    what = type_name(cls)
     hint = ""
     if isinstance(obj, FunctionType | BuiltinFunctionType | MethodType):
         hint = " (code never travels: send data, and name an importable function to run)"
@@ -365,9 +370,7 @@ def _exception(exc: BaseException) -> list[Any]:
     if exc.__class__ is RemoteError:
         remote: RemoteError = exc  # type: ignore[assignment]
         return [_EXCEPTION_TAG, remote.type_name, remote.message, *map(_travelling, remote.args)]
-    cls = exc.__class__
-    module = cls.__module__
-    name = cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+    name = type_name(exc.__class__)
     try:
         message = str(exc)
     except Exception:

@@ -39,7 +39,6 @@ Netty's and Akka's "write and flush when idle" for the first way.
 from __future__ import annotations
 
 import logging
-import struct
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -51,19 +50,13 @@ from beamlike._core.mailbox import receive_matching
 from beamlike._core.process import WAITING, block, wake
 from beamlike._core.signals import deliver, raise_pending_exit
 from beamlike.dist.names import bracket
-from beamlike.dist.sockets import Readiness, send_message
+from beamlike.dist.sockets import Readiness, monitor_events, send_message
 from beamlike.dist.wire import (
     MAX_BATCH_BYTES,
     MAX_BATCH_OPS,
-    PROTOCOL_VERSION,
-    HandshakeError,
     curve_failure,
-    curve_keypair,
     encode_batch,
-    handshake_mac,
-    pack_body,
     pack_seq,
-    session_id,
 )
 from beamlike.errors import ProcessExit
 from beamlike.process import receive
@@ -75,19 +68,11 @@ if TYPE_CHECKING:
 __all__ = [
     "DOWN",
     "INITIATOR",
-    "PROTOCOL_VERSION",
     "RESPONDER",
     "SETUP",
     "UP",
     "Conn",
-    "HandshakeError",
-    "curve_failure",
-    "curve_keypair",
-    "encode_batch",
-    "handshake_mac",
     "monitor_main",
-    "pack_body",
-    "session_id",
     "wait_not_busy",
     "writer_main",
     "yield_to_runnable",
@@ -111,8 +96,6 @@ HUB_TURN = 0.02
 # every op queued by the time it runs in one frame. So a lone message pays no hand-off
 # to the writer, and a stream of them is batched.
 BATCH_WINDOW = 20e-6
-
-_EVENT = struct.Struct("=hi")
 
 _WAKE = "beamlike.dist:wake"
 
@@ -342,16 +325,9 @@ def monitor_main(dist: DistNode, conn: Conn, dealer: Any, monitor_socket: Any) -
     """The body of the process that reads a DEALER's socket monitor, until the monitor
     socket is closed (``DistNode.close_sockets``): it must never stop reading while the
     monitor runs, or libzmq's I/O thread would block on a full monitor pipe. Blocks."""
-    while True:
-        try:
-            frames = monitor_socket.recv_multipart()
-        except zmq.ZMQError:
-            return  # closed: the connection (or this attempt of it) is over
+    for event, value, _ in monitor_events(monitor_socket):
         if conn.dealer is not dealer or conn.state is DOWN:
             continue
-        if len(frames) < 2 or len(frames[0]) < 6:
-            continue
-        event, value = _EVENT.unpack(frames[0][:6])
         if event == zmq.EVENT_DISCONNECTED:
             dist.drain_router()  # apply what the peer sent before it went
             if conn.dealer is dealer and conn.state is not DOWN:
@@ -374,11 +350,9 @@ def monitor_main(dist: DistNode, conn: Conn, dealer: Any, monitor_socket: Any) -
 
 
 _HANDSHAKE_FAILURES = frozenset(
-    getattr(zmq, name)
-    for name in (
-        "EVENT_HANDSHAKE_FAILED_NO_DETAIL",
-        "EVENT_HANDSHAKE_FAILED_PROTOCOL",
-        "EVENT_HANDSHAKE_FAILED_AUTH",
-    )
-    if hasattr(zmq, name)
+    {
+        zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL,
+        zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
+        zmq.EVENT_HANDSHAKE_FAILED_AUTH,
+    }
 )

@@ -210,7 +210,7 @@ def default_epmd_port() -> int:
         port = int(raw)
     except ValueError:
         port = 0
-    if not 1 <= port <= 65535:
+    if not _is_port(port):
         raise BadArgument(f"{PORT_ENV} must be a port number from 1 to 65535; got {raw!r}")
     return port
 
@@ -883,9 +883,12 @@ class StaticResolver:
             host, _, port = endpoint.strip().rpartition(":")
             host = host.removeprefix("[").removesuffix("]")
             name = name.strip()
-            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-                raise BadArgument(f"{var}: entry {entry!r} is not 'name@host=ip:port'")
-            if _name_problem(name) is not None:
+            if (
+                not host
+                or not port.isdigit()
+                or not _is_port(int(port))
+                or _name_problem(name) is not None
+            ):
                 raise BadArgument(f"{var}: entry {entry!r} is not 'name@host=ip:port'")
             if name in mapping:
                 raise BadArgument(f"{var}: node {name!r} is given twice")

@@ -139,39 +139,30 @@ class _Entry:
     mref: Ref
 
 
-class _Table:
-    """One node's copy of the names; written by its name server only."""
-
-    __slots__ = ("names",)
-
-    def __init__(self) -> None:
-        self.names: dict[Any, _Entry] = {}
-
-
 def start_server(node: Node) -> Pid:
     """Start the name server of the distributed ``node`` (done by ``beamlike.node.start``).
 
     Never blocks: its name is registered at once and messages wait for it.
     """
-    table = _Table()
+    names: dict[Any, _Entry] = {}  # this node's copy of the table: its name server writes it
 
     def forget() -> None:
-        if node.extensions.get(_KEY) is table:
+        if node.extensions.get(_KEY) is names:
             del node.extensions[_KEY]
 
-    pid = _NameServer.start(node, table, name=SERVER, forget=forget)
-    node.extensions[_KEY] = table
+    pid = _NameServer.start(node, names, name=SERVER, forget=forget)
+    node.extensions[_KEY] = names
     return pid
 
 
 class _NameServer(ClusterServer):
     log = log
 
-    def __init__(self, table: _Table) -> None:
+    def __init__(self, names: dict[Any, _Entry]) -> None:
         super().__init__()
         self.name = self.node.name
         self.label = f"global: {self.name}"
-        self.names = table.names
+        self.names = names
         self.by_ref: dict[Ref, Any] = {}  # monitor of a registered pid -> its name
         self.peers: dict[str, Ref] = {}  # node -> monitor of its name server
         self.peer_refs: dict[Ref, str] = {}
@@ -342,14 +333,14 @@ class _NameServer(ClusterServer):
 # -- the client functions ------------------------------------------------------------------
 
 
-def _table(what: str) -> _Table:
-    table = current_node().extensions.get(_KEY)
-    if table is None:
+def _table(what: str) -> dict[Any, _Entry]:
+    names = current_node().extensions.get(_KEY)
+    if names is None:
         raise DistError(
             f"global_.{what}: this node has no global name server "
             "(it is not distributed: start it with beamlike.node.start)"
         )
-    return table  # type: ignore[no-any-return]
+    return names  # type: ignore[no-any-return]
 
 
 def _check_name(name: Any, what: str) -> None:
@@ -423,13 +414,13 @@ def whereis_name(name: Any) -> Pid | None:
 
     Raises ``DistError`` on a node that is not distributed."""
     _check_name(name, "whereis_name")
-    entry = _table("whereis_name").names.get(name)
+    entry = _table("whereis_name").get(name)
     return entry.pid if entry is not None else None
 
 
 def registered_names() -> list[Any]:
     """Every global name, as this node knows them. Never blocks."""
-    return list(_table("registered_names").names)
+    return list(_table("registered_names"))
 
 
 def send(name: Any, message: Any) -> Any:

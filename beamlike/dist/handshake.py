@@ -185,20 +185,15 @@ def _on_challenge(dist: DistNode, conn: Conn, body: bytes) -> None:
             body, (str, int, bytes, bytes, bytes), "CHALLENGE"
         )
     except HandshakeError as exc:
-        log.warning("refused connection to %s: %s", conn.peer, exc)
-        dist.teardown(conn, "connection_setup_failed", str(exc), quiet=True)
+        _give_up(dist, conn, str(exc))
         return
     if bname != conn.peer or len(nonce_b) != NONCE_SIZE or not 0 < creation < 1 << 32:
-        log.warning("refused connection to %s: malformed CHALLENGE", conn.peer)
-        dist.teardown(conn, "connection_setup_failed", "malformed CHALLENGE", quiet=True)
+        _give_up(dist, conn, "malformed CHALLENGE")
         return
     me, mine = dist.name, dist.node.creation
     expected = handshake_mac(dist.cookie, b"B", me, mine, bname, creation, conn.nonce_a, nonce_b)
     if not same_mac(mac, expected):
-        log.warning("refused connection to %s: bad cookie", conn.peer)
-        dist.teardown(
-            conn, "connection_setup_failed", "bad cookie", refusal="bad cookie", quiet=True
-        )
+        _give_up(dist, conn, "bad cookie", refusal="bad cookie")
         return
     conn.peer_creation = creation
     conn.nonce_b = nonce_b
@@ -215,8 +210,7 @@ def _on_ack(dist: DistNode, conn: Conn, body: bytes) -> None:
     try:
         (mac,) = unpack_body(body, (bytes,), "ACK")
     except HandshakeError as exc:
-        log.warning("refused connection from %s: %s", conn.peer, exc)
-        dist.teardown(conn, "connection_setup_failed", str(exc), quiet=True)
+        _give_up(dist, conn, str(exc))
         return
     expected = handshake_mac(
         dist.cookie,
@@ -229,12 +223,17 @@ def _on_ack(dist: DistNode, conn: Conn, body: bytes) -> None:
         conn.nonce_b,
     )
     if not same_mac(mac, expected):
-        log.warning("refused connection from %s: bad cookie", conn.peer)
-        dist.teardown(
-            conn, "connection_setup_failed", "bad cookie", refusal="bad cookie", quiet=True
-        )
+        _give_up(dist, conn, "bad cookie", refusal="bad cookie")
         return
     dist.up(conn)
+
+
+def _give_up(dist: DistNode, conn: Conn, why: str, *, refusal: str | None = None) -> None:
+    """Log why the handshake of ``conn`` failed and tear it down (telling the peer
+    ``refusal``, if given). Never blocks."""
+    direction = "to" if conn.role == INITIATOR else "from"
+    log.warning("refused connection %s %s: %s", direction, conn.peer, why)
+    dist.teardown(conn, "connection_setup_failed", why, refusal=refusal, quiet=True)
 
 
 def refuse(dist: DistNode, endpoint: str, peer: str, reason: str) -> None:

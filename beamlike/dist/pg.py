@@ -193,11 +193,7 @@ class _ScopeServer(ClusterServer):
             groups = self.add_peer(peer)
             pids, left_groups = list(message[2]), message[3]
             for group in left_groups:
-                members = groups.get(group, [])
-                gone = _remove_each(members, pids)
-                if not members:
-                    groups.pop(group, None)
-                self.changed(group, Leave, gone)
+                self.changed(group, Leave, _remove_each(groups, group, pids))
 
     # -- other nodes -----------------------------------------------------------------------
 
@@ -248,10 +244,7 @@ class _ScopeServer(ClusterServer):
             reply(from_, True)
         elif kind == "leave":
             _, group, pids = request
-            members = self.local.get(group, [])
-            gone = _remove_each(members, pids)
-            if not members:
-                self.local.pop(group, None)
+            gone = _remove_each(self.local, group, pids)
             for pid in gone:
                 self.forget_membership(pid, group)
             if gone:
@@ -343,8 +336,10 @@ class _ScopeServer(ClusterServer):
         return True
 
 
-def _remove_each(members: list[Pid], pids: Iterable[Pid]) -> list[Pid]:
-    """Remove one occurrence of each of ``pids`` from ``members``; return those removed."""
+def _remove_each(groups: dict[Any, list[Pid]], group: Any, pids: Iterable[Pid]) -> list[Pid]:
+    """Remove one membership of ``group`` for each of ``pids`` from ``groups`` (and the
+    group once it has no member left); return the pids removed."""
+    members = groups.get(group, [])
     gone = []
     for pid in pids:
         try:
@@ -352,6 +347,8 @@ def _remove_each(members: list[Pid], pids: Iterable[Pid]) -> list[Pid]:
         except ValueError:
             continue
         gone.append(pid)
+    if not members:
+        groups.pop(group, None)
     return gone
 
 

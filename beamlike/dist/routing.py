@@ -170,14 +170,10 @@ def down(dist: DistNode, watcher: Pid, ref: Ref, shown: Any, reason: Any) -> Non
     _enqueue(dist, watcher.node, encode_signal((OP_DOWN, watcher, ref, shown), reason))
 
 
-def _enqueue(dist: DistNode, peer: str, data: bytes) -> Conn | None:
-    conn = dist.conns.get(peer)
-    if conn is None:
-        conn = dist.conn_for(peer)
-        if conn is None:
-            return None
-    conn.enqueue(data)
-    return conn
+def _enqueue(dist: DistNode, peer: str, data: bytes) -> None:
+    conn = dist.conns.get(peer) or dist.conn_for(peer)
+    if conn is not None:
+        conn.enqueue(data)
 
 
 def _block_if_busy(dist: DistNode, conn: Conn) -> None:
@@ -255,10 +251,7 @@ def _on_data(dist: DistNode, frames: list[bytes]) -> None:
     if seq != conn.in_seq + 1:
         _protocol_error(dist, conn, f"frame {seq} where {conn.in_seq + 1} was due")
         return
-    if len(batch) > dist.max_frame:
-        _protocol_error(dist, conn, f"a frame of {len(batch)} bytes")
-        return
-    try:
+    try:  # a batch beyond max_frame never arrives (MAXMSGSIZE), nor decodes (max_bytes)
         ops = _decode_batch(batch, limits=dist.limits)
     except codec.DecodeError as exc:
         _protocol_error(dist, conn, f"an undecodable frame ({exc})")

@@ -44,6 +44,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from beamlike._core.mailbox import check_timeout
 from beamlike._core.node import current_process
 from beamlike.dist import codec
 from beamlike.dist.errors import DistError
@@ -132,22 +133,17 @@ def _execute(caller: Any, tag: Any, fn: Any, args: list[Any], kwargs: dict[str, 
     try:
         value = resolve_function(fn)(*args, **kwargs)
     except Exception as exc:
-        reply(from_, ("error", _type_name(exc), _text(exc), traceback.format_exc()))
+        reply(from_, ("error", codec.type_name(exc.__class__), _text(exc), traceback.format_exc()))
         return
     try:
         reply(from_, ("ok", value))
     except Exception as exc:  # codec.EncodeError, or too big a value
-        reply(from_, ("error", _type_name(exc), f"the result cannot travel: {_text(exc)}", ""))
+        text = f"the result cannot travel: {_text(exc)}"
+        reply(from_, ("error", codec.type_name(exc.__class__), text, ""))
 
 
 def _cast_main(fn: Any, args: list[Any], kwargs: dict[str, Any]) -> None:
     resolve_function(fn)(*args, **kwargs)
-
-
-def _type_name(exc: BaseException) -> str:
-    cls = exc.__class__
-    module = cls.__module__
-    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
 def _text(exc: BaseException) -> str:
@@ -158,14 +154,6 @@ def _text(exc: BaseException) -> str:
 
 
 # -- the caller's side -----------------------------------------------------------------------
-
-
-def _check_timeout(timeout: Any) -> float | None:
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
-        raise BadArgumentType(f"timeout must be a number of seconds >= 0 or None; got {timeout!r}")
-    return float(timeout)
 
 
 def _prepare(node: str, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Any]:
@@ -209,7 +197,7 @@ def call(
     killed); ``BadArgument`` for a bad node name or function, ``codec.EncodeError`` for
     arguments that cannot travel.
     """
-    wait = _check_timeout(timeout)
+    wait = check_timeout(timeout)
     target, sent = _prepare(node, fn, args, kwargs)
     return _call(target, sent, args, kwargs, wait)
 
@@ -308,7 +296,7 @@ def multicall(
     ``BadArgument`` for a bad node name or function, ``codec.EncodeError`` for arguments
     that cannot travel.
     """
-    wait = _check_timeout(timeout)
+    wait = check_timeout(timeout)
     if isinstance(nodes, str) or not isinstance(nodes, Sequence):
         raise BadArgumentType(f"multicall expects a list of node names; got {nodes!r}")
     prepared = [_prepare(node, fn, args, kwargs) for node in nodes]

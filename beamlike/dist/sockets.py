@@ -7,6 +7,7 @@ name                                   what it does
 ``recv_message(sock)``                 the parts of the next message; ``zmq.Again`` if none
 ``send_message(sock, parts)``          send a message if there is room; False if not
 ``Readiness(node, sock, mask)``        a process waits until the socket may be read/written
+``monitor_events(monitor_socket)``     the events a socket monitor reports, until closed
 =====================================  ===================================================
 
 The essay
@@ -36,6 +37,8 @@ Prior art: pyzmq's own ``zmq.green`` and ``zmq.asyncio`` (the FD/``EVENTS`` rule
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Iterator
 from typing import Any
 
 import zmq
@@ -44,7 +47,15 @@ from zmq.backend import Socket as _BackendSocket
 from beamlike._core.mailbox import resume, suspend
 from beamlike._core.signals import raise_pending_exit
 
-__all__ = ["POLLIN", "POLLOUT", "Readiness", "new_socket", "recv_message", "send_message"]
+__all__ = [
+    "POLLIN",
+    "POLLOUT",
+    "Readiness",
+    "monitor_events",
+    "new_socket",
+    "recv_message",
+    "send_message",
+]
 
 # pyzmq's Cython methods, without the Python layers of zmq.sugar (and zmq.green) on top.
 _send = _BackendSocket.send
@@ -57,6 +68,7 @@ _EVENTS = int(zmq.EVENTS)
 _FD = int(zmq.FD)
 POLLIN = int(zmq.POLLIN)
 POLLOUT = int(zmq.POLLOUT)
+_EVENT = struct.Struct("=hi")  # a socket monitor event's first frame: event, value
 
 
 def new_socket(ctx: Any, kind: int) -> zmq.Socket[bytes]:
@@ -177,3 +189,18 @@ class Readiness:
                 _get(self.sock, _EVENTS)
             except zmq.ZMQError:
                 pass
+
+
+def monitor_events(monitor_socket: Any) -> Iterator[tuple[int, int, bytes]]:
+    """``(event, value, endpoint)`` of each event the (``zmq.green``) socket monitor
+    ``monitor_socket`` reports, until it is closed; malformed events are skipped.
+    Blocks while none waits."""
+    while True:
+        try:
+            frames = monitor_socket.recv_multipart()
+        except zmq.ZMQError:
+            return  # closed
+        if len(frames) < 2 or len(frames[0]) < 6:
+            continue
+        event, value = _EVENT.unpack(frames[0][:6])
+        yield event, value, frames[1]

@@ -31,7 +31,6 @@ import itertools
 import logging
 import os
 import socket
-import struct
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +39,14 @@ import zmq.green as zmq
 from beamlike._core.node import current_process
 from beamlike.dist.connection import HUB_TURN, Conn, monitor_main, yield_to_runnable
 from beamlike.dist.names import bracket
-from beamlike.dist.sockets import POLLIN, POLLOUT, Readiness, new_socket, recv_message
+from beamlike.dist.sockets import (
+    POLLIN,
+    POLLOUT,
+    Readiness,
+    monitor_events,
+    new_socket,
+    recv_message,
+)
 from beamlike.dist.wire import curve_failure, curve_keypair
 from beamlike.timer import sleep
 
@@ -173,17 +179,11 @@ def drain_router(dist: DistNode) -> None:
 
 def router_monitor_main(dist: DistNode, monitor_socket: Any) -> None:
     """Log the connections the ROUTER refused in the CurveZMQ handshake (a plaintext
-    node, or another cookie): they never get as far as a frame. Blocks."""
-    while True:
-        try:
-            frames = monitor_socket.recv_multipart()
-        except zmq.ZMQError:
-            return  # closed: the node stops
-        if len(frames) < 2 or len(frames[0]) < 6:
-            continue
-        event, value = struct.unpack("=hi", frames[0][:6])
+    node, or another cookie): they never get as far as a frame. Blocks until the
+    monitor is closed (the node stops)."""
+    for event, value, endpoint in monitor_events(monitor_socket):
         if event & _HANDSHAKE_EVENTS:
-            where = frames[1].decode("utf-8", "replace")
+            where = endpoint.decode("utf-8", "replace")
             log.warning("refused a connection on %s: %s", where, curve_failure(value))
 
 
@@ -206,9 +206,7 @@ def open_dealer(dist: DistNode, conn: Conn, endpoint: str) -> None:
     dealer.setsockopt(zmq.SNDHWM, dist.hwm)
     dealer.setsockopt(zmq.RCVHWM, dist.hwm)
     secure(dist, dealer, conn.peer)
-    events = zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
-    for name in ("EVENT_HANDSHAKE_FAILED_NO_DETAIL", "EVENT_HANDSHAKE_FAILED_PROTOCOL"):
-        events |= getattr(zmq, name, 0)
+    events = zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED | _HANDSHAKE_EVENTS
     monitor_socket = dealer.get_monitor_socket(
         events, addr=f"inproc://beamlike-dist-monitor-{os.getpid()}-{next(_monitor_ids)}"
     )

@@ -209,13 +209,6 @@ def register_tool(tool: Any) -> Tool:
     return application.ensure_started().register_tool(tool)
 
 
-def _unwrap(result: Any) -> Any:
-    status, value = result
-    if status == "ok":
-        return value
-    raise value
-
-
 def _check_message(message: Any) -> str:
     if not isinstance(message, str):
         raise ConfigError(f"the message must be a str, got {type(message).__name__}: {message!r}")
@@ -248,7 +241,7 @@ def chat(
     crashes = 0
     while True:
         try:
-            return _finished(
+            return _unwrap(  # type: ignore[no-any-return]
                 gen_server.call(_via(name), ("chat", request), timeout=_left(deadline))
             )
         except CallTimeout:
@@ -269,10 +262,11 @@ def chat(
             _await_restart(name, deadline, timeout)
 
 
-def _finished(result: Any) -> str:
+def _unwrap(result: Any) -> Any:
+    """The value of an ``("ok", value)`` answer; raises the error of ``("error", error)``."""
     status, value = result
     if status == "ok":
-        return value  # type: ignore[no-any-return]
+        return value
     raise value
 
 
@@ -305,8 +299,7 @@ def chat_stream(
     ``TurnFailed`` (a half-streamed answer is not resumed).
     """
     name = _name(agent)
-    request = TurnRequest(_turn_id(), _check_message(message), stream_to=self_pid())
-    request.ref = make_ref()
+    request = TurnRequest(_turn_id(), _check_message(message), stream_to=self_pid(), ref=make_ref())
     return _stream(name, request, timeout)
 
 
@@ -331,7 +324,7 @@ def _stream(name: str, request: TurnRequest, timeout: float | None) -> Iterator[
                 raise TurnFailed(f"agent {name!r} exited during the stream: {msg.reason!r}")
             if msg[0] == DONE:
                 finished = True
-                _finished(msg[2])
+                _unwrap(msg[2])
                 return
             yield msg[2]
     finally:
@@ -355,24 +348,22 @@ def _start_stream(
             continue
         watch = beamlike.monitor(pid)
         try:
-            _finished(gen_server.call(pid, ("stream", request), timeout=_left(deadline)))
+            _unwrap(gen_server.call(pid, ("stream", request), timeout=_left(deadline)))
             return watch
-        except CallTimeout:
+        except BaseException as error:
             beamlike.demonitor(watch, flush=True)
-            raise ChatTimeout(
-                f"agent {name!r} did not accept the stream within {timeout} s"
-            ) from None
-        except CallError as error:
-            beamlike.demonitor(watch, flush=True)
+            if isinstance(error, CallTimeout):
+                raise ChatTimeout(
+                    f"agent {name!r} did not accept the stream within {timeout} s"
+                ) from None
+            if not isinstance(error, CallError):
+                raise
             crashes += 1
             if crashes >= MAX_CRASHES_PER_TURN:
                 raise TurnFailed(
                     f"agent {name!r} exited {crashes} times before the stream began "
                     f"(last reason: {error.reason!r})"
                 ) from None
-        except BaseException:
-            beamlike.demonitor(watch, flush=True)
-            raise
 
 
 def _flush(ref: Any) -> None:

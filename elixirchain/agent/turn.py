@@ -38,7 +38,6 @@ from elixirchain.messages import (
     Request,
     Response,
     ToolResult,
-    Usage,
     collect,
 )
 from elixirchain.resilience import call_provider, stream_provider
@@ -135,7 +134,6 @@ def _run(runtime: TurnRuntime, request: TurnRequest) -> str:
     )
     config = runtime.config
     steps = sum(1 for m in turn if m.role == ASSISTANT)
-    usage = Usage()
     while True:
         if pending is not None:  # the model asked for tools: answer them
             calls, completed = pending
@@ -149,7 +147,6 @@ def _run(runtime: TurnRuntime, request: TurnRequest) -> str:
             )
         response = _ask(runtime, request, history, turn)
         steps += 1
-        usage = usage + response.usage
         message = response.message
         turn.append(message)
         if message.tool_calls:
@@ -214,14 +211,13 @@ def _ask(
 ) -> Response:
     provider_request = _request(runtime, history, turn)
     options = {
+        "limits": runtime.limits,
         "retry": runtime.retry,
         "fallback": runtime.fallback,
         "cache": runtime.cache,
         "gates": runtime.gates,
         "metadata": {"agent": runtime.agent, "turn_id": request.turn_id},
     }
-    if runtime.limits is not None:
-        options["limits"] = runtime.limits
     if request.stream_to is None:
         return call_provider(runtime.provider, provider_request, **options)
     chunks = stream_provider(runtime.provider, provider_request, **options)

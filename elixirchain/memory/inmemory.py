@@ -36,7 +36,8 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from beamlike import ANY, ChildSpec, GenServer, Ok, Pid, Reply, ets, gen_server, whereis
@@ -173,17 +174,20 @@ class InMemoryBackend(MemoryBackend):
     def __repr__(self) -> str:
         return f"InMemoryBackend(owner={self.owner!r})"
 
-    def _lost(self) -> MemoryBackendError:
-        return MemoryBackendError(
-            f"the tables of memory owner {self.owner!r} are gone: the owner exited, and the "
-            "conversations it kept were lost with it"
-        )
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn the loss of the owner's tables into ``MemoryBackendError``."""
+        try:
+            yield
+        except ets.NoTableError as exc:
+            raise MemoryBackendError(
+                f"the tables of memory owner {self.owner!r} are gone: the owner exited, and "
+                "the conversations it kept were lost with it"
+            ) from exc
 
     def _conversation(self, conversation_id: str) -> _Turns:
-        try:
+        with self._guard():
             found = ets.lookup(self._turns, conversation_id)
-        except ets.NoTableError as exc:
-            raise self._lost() from exc
         return found[0][1] if found else ()  # type: ignore[no-any-return]
 
     # -- the contract ---------------------------------------------------------------------
@@ -226,58 +230,44 @@ class InMemoryBackend(MemoryBackend):
     ) -> bool:
         # From the marker to the insert nothing yields: no other process runs in between.
         turns = self._conversation(conversation_id)
-        try:
+        with self._guard():
             fresh = ets.insert_new(self._turns, ((conversation_id, turn_id), bodies))
             if fresh:
                 ets.insert(self._turns, (conversation_id, (*turns, (turn_id, bodies))))
             if ets.member(self._journal_table, conversation_id):
                 ets.select_delete(self._journal_table, (conversation_id, turn_id, ANY))
-        except ets.NoTableError as exc:
-            raise self._lost() from exc
         return fresh
 
     def _committed_turn(self, conversation_id: str, turn_id: str) -> list[Message] | None:
-        try:
+        with self._guard():
             found = ets.lookup(self._turns, (conversation_id, turn_id))
-        except ets.NoTableError as exc:
-            raise self._lost() from exc
         return list(found[0][1]) if found else None
 
     def _journal_append(self, conversation_id: str, turn_id: str, body: str) -> None:
-        try:
+        with self._guard():
             ets.insert(self._journal_table, (conversation_id, turn_id, body))
-        except ets.NoTableError as exc:
-            raise self._lost() from exc
 
     def _journal(self, conversation_id: str, turn_id: str) -> list[Message]:
-        try:
+        with self._guard():
             entries = ets.lookup(self._journal_table, conversation_id)
-        except ets.NoTableError as exc:
-            raise self._lost() from exc
         return [decode_message(body) for _, turn, body in entries if turn == turn_id]
 
     def _journal_clear(self, conversation_id: str, turn_id: str | None) -> None:
-        try:
+        with self._guard():
             if turn_id is None:
                 ets.delete(self._journal_table, conversation_id)
             else:
                 ets.select_delete(self._journal_table, (conversation_id, turn_id, ANY))
-        except ets.NoTableError as exc:
-            raise self._lost() from exc
 
     def _clear(self, conversation_id: str) -> None:
-        try:
+        with self._guard():
             ets.delete(self._turns, conversation_id)
             ets.select_delete(self._turns, ((conversation_id, ANY), ANY))
             ets.delete(self._journal_table, conversation_id)
-        except ets.NoTableError as exc:
-            raise self._lost() from exc
 
     def _conversations(self) -> list[str]:
-        try:
+        with self._guard():
             rows = ets.tab2list(self._turns)
-        except ets.NoTableError as exc:
-            raise self._lost() from exc
         return [key for key, _ in rows if isinstance(key, str)]  # not the turn markers
 
     def _close(self) -> None:

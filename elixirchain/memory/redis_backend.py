@@ -174,8 +174,7 @@ class RedisBackend(MemoryBackend):
             with self._guard("connecting"):
                 self._client.ping()
         except BaseException:
-            self._closed = True
-            self._close()
+            self.close()
             raise
 
     def __repr__(self) -> str:

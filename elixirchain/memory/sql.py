@@ -216,8 +216,7 @@ class SQLBackend(MemoryBackend):
         try:
             self._create_tables()
         except BaseException:
-            self._closed = True
-            self._close()
+            self.close()
             raise
 
     def __repr__(self) -> str:

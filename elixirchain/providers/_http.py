@@ -60,6 +60,7 @@ __all__ = [
     "CONNECT_TIMEOUT",
     "MAX_BODY_BYTES",
     "INVALID_JSON_KEY",
+    "SHAPE_ERRORS",
     "HttpClient",
     "HttpProvider",
     "arguments_json",
@@ -77,6 +78,8 @@ POOL_MAXSIZE = 256  # kept-alive connections per provider instance
 DRAIN_TIMEOUT = 0.5  # seconds spent reading the end of a body after a complete stream
 _READ_SIZE = 64 * 1024
 _NO_PROXY: dict[str, Any] = {"http": None, "https": None, "all": None}  # env proxies off
+# What reading a decoded answer of the wrong shape raises (caught as MalformedResponse).
+SHAPE_ERRORS = (KeyError, IndexError, TypeError, AttributeError, ValueError)
 
 
 def _environment_settings(url: str) -> tuple[Any, Any]:
@@ -576,6 +579,13 @@ class HttpProvider(Provider):
             )
         body.update(request.options)
         return body
+
+    def _event_json(self, event: SseEvent) -> Any:
+        """A stream event's data decoded; ``MalformedResponse`` when it is not JSON."""
+        try:
+            return event.json()
+        except ValueError as exc:
+            raise self._malformed("stream event", event.data, exc) from None
 
     def _malformed(self, what: str, data: Any, exc: Exception) -> MalformedResponse:
         shown = data if isinstance(data, str) else repr(data)

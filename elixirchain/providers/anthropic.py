@@ -178,7 +178,7 @@ class AnthropicProvider(HttpProvider):
             )
             usage = _usage(data.get("usage") or {})
             reason = data.get("stop_reason")
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        except _http.SHAPE_ERRORS as exc:
             raise self._malformed("message", data, exc) from None
         return Response(
             Message.assistant(text, calls),
@@ -193,10 +193,7 @@ class AnthropicProvider(HttpProvider):
         finished = False
         try:
             for event in events:
-                try:
-                    data = event.json()
-                except ValueError as exc:
-                    raise self._malformed("stream event", event.data, exc) from None
+                data = self._event_json(event)
                 if not isinstance(data, dict):
                     raise self._malformed("stream event", event.data, TypeError("not an object"))
                 kind = data.get("type") or event.event
@@ -204,7 +201,7 @@ class AnthropicProvider(HttpProvider):
                     raise _event_error(data)
                 try:
                     chunk = assembly.feed(kind, data)
-                except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                except _http.SHAPE_ERRORS as exc:
                     raise self._malformed("stream event", event.data, exc) from None
                 finished = finished or kind == "message_stop"
                 if chunk is not None:
@@ -260,15 +257,10 @@ def _blocks(message: Message) -> list[dict[str, Any]]:
 
 def _attachment(attachment: Attachment) -> dict[str, Any]:
     mime = attachment.mime_type.lower()
-    if mime in _IMAGE_TYPES:
+    if mime in _IMAGE_TYPES or mime == "application/pdf":
         data = base64.b64encode(attachment.data).decode("ascii")
-        return {"type": "image", "source": {"type": "base64", "media_type": mime, "data": data}}
-    if mime == "application/pdf":
-        data = base64.b64encode(attachment.data).decode("ascii")
-        return {
-            "type": "document",
-            "source": {"type": "base64", "media_type": mime, "data": data},
-        }
+        kind = "image" if mime in _IMAGE_TYPES else "document"
+        return {"type": kind, "source": {"type": "base64", "media_type": mime, "data": data}}
     if mime == "text/plain":
         text = attachment.data.decode("utf-8", "replace")
         return {"type": "document", "source": {"type": "text", "media_type": mime, "data": text}}

@@ -190,7 +190,7 @@ class OpenAIProvider(HttpProvider):
         try:
             rows = sorted(data["data"], key=lambda row: int(row.get("index", 0)))
             vectors = [[float(x) for x in row["embedding"]] for row in rows]
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except _http.SHAPE_ERRORS as exc:
             raise self._malformed("embeddings answer", data, exc) from None
         if len(vectors) != len(texts):
             raise MalformedResponse(
@@ -213,7 +213,7 @@ class OpenAIProvider(HttpProvider):
             )
             usage = _usage(data.get("usage"))
             reason = choice.get("finish_reason")
-        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        except _http.SHAPE_ERRORS as exc:
             raise self._malformed("chat completion", data, exc) from None
         return Response(
             Message.assistant(text, calls),
@@ -232,15 +232,12 @@ class OpenAIProvider(HttpProvider):
                     finished = True
                     yield assembly.last_chunk()
                     continue
-                try:
-                    data = event.json()
-                except ValueError as exc:
-                    raise self._malformed("stream event", event.data, exc) from None
+                data = self._event_json(event)
                 if isinstance(data, dict) and data.get("error"):
                     raise _event_error(data, self.name)
                 try:
                     text = assembly.feed(data)
-                except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+                except _http.SHAPE_ERRORS as exc:
                     raise self._malformed("stream event", event.data, exc) from None
                 if text:
                     yield Chunk(text=text)
@@ -338,10 +335,16 @@ def _text(content: Any) -> str:
 
 def _tool_call(raw: Mapping[str, Any], index: int) -> ToolCall:
     function = raw["function"]
-    call_id = raw.get("id") or f"call_{index}_{uuid.uuid4().hex[:16]}"
     return ToolCall(
-        str(call_id), str(function["name"]), _http.parse_arguments(function.get("arguments"))
+        str(raw.get("id") or _made_up_id(index)),
+        str(function["name"]),
+        _http.parse_arguments(function.get("arguments")),
     )
+
+
+def _made_up_id(index: int) -> str:
+    """An id for a tool call the server sent without one."""
+    return f"call_{index}_{uuid.uuid4().hex[:16]}"
 
 
 def _usage(raw: Any) -> Usage:
@@ -406,7 +409,7 @@ class _StreamAssembly:
     def last_chunk(self) -> Chunk:
         calls = tuple(
             ToolCall(
-                slot["id"] or f"call_{index}_{uuid.uuid4().hex[:16]}",
+                slot["id"] or _made_up_id(index),
                 slot["name"],
                 _http.parse_arguments(slot["arguments"]),
             )

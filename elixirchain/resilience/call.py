@@ -106,8 +106,8 @@ def _falls_back(error: BaseException) -> bool:
     return isinstance(error, (CircuitOpen, Overloaded)) or is_retryable(error)
 
 
-def _describe(provider: Provider) -> dict[str, Any]:
-    return {"provider": provider.name, "key": provider.key}
+def _describe(provider: Provider, request: Request) -> dict[str, Any]:
+    return {"provider": provider.name, "key": provider.key, "model": request.model}
 
 
 # -- one provider: gate, attempts, retries ----------------------------------------------
@@ -131,15 +131,14 @@ class _Attempts:
         self.provider = provider
         self.request = request
         self.policy = policy
-        key = provider.key
         self.gate: str | None = None
         if gates is not None and beamlike.whereis(gates) is not None:
-            self.gate = gate_for(key, limits or _NO_LIMITS, gates=gates)
+            self.gate = gate_for(provider.key, limits or _NO_LIMITS, gates=gates)
         # The estimate walks the whole conversation: only when a token limit may apply
         # (limits None: the gate may have been started by another caller with one).
         needs_tokens = self.gate is not None and (limits is None or limits.tpm is not None)
         self.tokens = provider.estimate_tokens(request) if needs_tokens else 0
-        self.base = {**metadata, "provider": provider.name, "key": key, "model": request.model}
+        self.base = {**metadata, **_describe(provider, request)}
         self.attempt = 0
 
     def meta(self) -> dict[str, Any]:
@@ -290,8 +289,7 @@ def _fallback_attempts(
         {},
         {
             **metadata,
-            **_describe(provider),
-            "model": request.model,
+            **_describe(provider, request),
             "fallback": fallback.name,
             "fallback_key": fallback.key,
             "error": error,
@@ -317,7 +315,7 @@ def _cache_lookup(
         return None, None
     found = cache.get(key)
     event = ("elixirchain", "cache", "hit" if found is not None else "miss")
-    telemetry.execute(event, {}, {**meta, **_describe(provider), "model": request.model})
+    telemetry.execute(event, {}, {**meta, **_describe(provider, request)})
     return key, found
 
 
@@ -411,19 +409,22 @@ def _stream(
             signature=message.signature,
         )
         return
-    seen: list[Chunk] = []
+    kept: list[Chunk] = []  # the chunks, only when they are to be cached
+    delivered = False
     primary = _Attempts(provider, request, limits, policy, gates, metadata).stream()
     try:
         for chunk in primary:
-            seen.append(chunk)
+            if key is not None:
+                kept.append(chunk)
+            delivered = True
             yield chunk
     except Exception as error:
-        if seen or fallback is None or not _falls_back(error):
+        if delivered or fallback is None or not _falls_back(error):
             raise
         primary_error = error
     else:
         if key is not None and cache is not None:
-            cache.put(key, collect(seen, model=request.model))
+            cache.put(key, collect(kept, model=request.model))
         return
     finally:
         primary.close()

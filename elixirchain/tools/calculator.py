@@ -72,26 +72,19 @@ FUNCTIONS: dict[str, tuple[Callable[..., Number], int, int | None]] = {
     "max": (max, 1, None),
 }
 
-_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
-}
-_SYMBOLS = {
-    ast.Add: "+",
-    ast.Sub: "-",
-    ast.Mult: "*",
-    ast.Div: "/",
-    ast.FloorDiv: "//",
-    ast.Mod: "%",
-    ast.Pow: "**",
+# operator -> (function, symbol)
+_BINARY: dict[type[ast.operator], tuple[Callable[[Any, Any], Any], str]] = {
+    ast.Add: (operator.add, "+"),
+    ast.Sub: (operator.sub, "-"),
+    ast.Mult: (operator.mul, "*"),
+    ast.Div: (operator.truediv, "/"),
+    ast.FloorDiv: (operator.floordiv, "//"),
+    ast.Mod: (operator.mod, "%"),
+    ast.Pow: (operator.pow, "**"),
 }
 
 _TOO_LARGE = f"the result would be too large (more than {MAX_BITS} bits)"
+_TOO_DEEP = f"the expression is nested too deeply (more than {MAX_DEPTH} levels)"
 
 # What the model may have meant, for the names of nodes we refuse.
 _NODE_NAMES = {
@@ -144,7 +137,7 @@ class _Evaluator:
     def visit(self, node: ast.AST) -> Number:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise ValueError(f"the expression is nested too deeply (more than {MAX_DEPTH} levels)")
+            raise ValueError(_TOO_DEEP)
         try:
             return self._visit(node)
         finally:
@@ -189,14 +182,13 @@ class _Evaluator:
             _check_power(left, right)
         elif op is ast.Mult:
             _check_product(left, right)
+        fn, symbol = _BINARY[op]
         try:
-            result = _BINARY[op](left, right)
+            result = fn(left, right)
         except ZeroDivisionError:
-            raise ValueError(f"division by zero: {left!r} {_SYMBOLS[op]} {right!r}") from None
+            raise ValueError(f"division by zero: {left!r} {symbol} {right!r}") from None
         except OverflowError:
-            raise ValueError(
-                f"the result is too large: {left!r} {_SYMBOLS[op]} {right!r}"
-            ) from None
+            raise ValueError(f"the result is too large: {left!r} {symbol} {right!r}") from None
         return _checked(result)
 
     def _call(self, node: ast.Call) -> Number:
@@ -272,9 +264,7 @@ def evaluate(expression: str) -> Number:
     try:
         result = _Evaluator().visit(tree)
     except RecursionError:
-        raise ValueError(
-            f"the expression is nested too deeply (more than {MAX_DEPTH} levels)"
-        ) from None
+        raise ValueError(_TOO_DEEP) from None
     if isinstance(result, float) and result.is_integer() and abs(result) < 2**53:
         return int(result)
     return result
@@ -287,7 +277,7 @@ class Calculator(Tool):
     description = (
         "Evaluate an arithmetic expression exactly, e.g. '(2 + 3) * 4' or 'sqrt(2) * pi'. "
         "Supports + - * / // % ** and parentheses, the constants pi and e, and the functions "
-        "sqrt, sin, cos, tan, log, log10, exp, abs, round, floor, ceil, min, max."
+        f"{', '.join(FUNCTIONS)}."
     )
     parameters = {
         "type": "object",

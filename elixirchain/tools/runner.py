@@ -282,6 +282,7 @@ def run_calls(
     _check_options(calls, context, timeout, retries, max_concurrency)
     done = completed or {}
     results: list[ToolResult | None] = [None] * len(calls)
+    waiting: deque[_Job] = deque()
 
     def _finish(index: int, result: ToolResult) -> None:
         """A call ends: its result is recorded and reported."""
@@ -289,7 +290,14 @@ def run_calls(
         if on_result is not None:
             on_result(result)
 
-    waiting: deque[_Job] = deque()
+    def _settle(job: _Job, reply: tuple[str, Any] | None, timed_out: bool) -> None:
+        """An attempt ended: the call is finished, or queued again to be retried."""
+        outcome = _outcome(job, reply, timed_out)
+        if outcome is None:
+            waiting.appendleft(job)
+        else:
+            _finish(job.index, outcome)
+
     for index, call in enumerate(calls):
         if call.id in done:
             results[index] = done[call.id]
@@ -319,11 +327,7 @@ def run_calls(
                 _forget_task(started)
                 if reply[0] == "ok":
                     reply = reply[1]  # the task's own ("ok" | "raised" | "exited", ...)
-                outcome = _outcome(job, reply, timed_out=False)
-                if outcome is None:
-                    waiting.appendleft(job)
-                else:
-                    _finish(job.index, outcome)
+                _settle(job, reply, timed_out=False)
             now = time.monotonic()
             for ref, job in list(running.items()):
                 if job.deadline is None or job.deadline > now or job.task is None:
@@ -332,13 +336,9 @@ def run_calls(
                 last = task.shutdown(job.task, task.BRUTAL_KILL)  # returns once it is dead
                 late = last[1] if last is not None and last[0] == "ok" else None
                 if late is not None and late[0] == "ok":
-                    outcome = _outcome(job, late, timed_out=False)
+                    _settle(job, late, timed_out=False)
                 else:
-                    outcome = _outcome(job, None, timed_out=True)
-                if outcome is None:
-                    waiting.appendleft(job)
-                else:
-                    _finish(job.index, outcome)
+                    _settle(job, None, timed_out=True)
     except Exception:
         for job in running.values():
             if job.task is not None:

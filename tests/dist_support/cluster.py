@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from beamlike import Node
+from beamlike import Node, receive
 from beamlike import node as bnode
 from beamlike.dist import Peer, start_peer
 from beamlike.timer import sleep
@@ -46,6 +46,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def start_alpha(prefix: str = "alpha", **kwargs: Any) -> Node:
+    """Make this test process the distributed node ``<prefix>...@127.0.0.1`` (the test's
+    cookie, net_ticktime 1 s unless given); stop it with ``beamlike.node.stop``."""
+    kwargs.setdefault("cookie", COOKIE)
+    kwargs.setdefault("net_ticktime", 1.0)
+    return bnode.start(unique(prefix), **kwargs)
+
+
+def idle() -> None:
+    """A local process that waits for ever."""
+    receive("never sent")
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -108,7 +121,7 @@ def peers_fixture() -> Iterator[Callable[..., Peer]]:
 @pytest.fixture(name="alpha")
 def alpha_fixture(node: Node) -> Iterator[Node]:
     """This test process as the distributed node ``alpha...@127.0.0.1``."""
-    distributed = bnode.start(unique("alpha"), cookie=COOKIE, net_ticktime=1.0)
+    distributed = start_alpha()
     try:
         yield distributed
     finally:

@@ -96,52 +96,27 @@ def _end(stop_reason: str, output_tokens: int) -> list[bytes]:
     ]
 
 
-def _text_block(index: int, deltas: Sequence[str]) -> list[bytes]:
-    frames = [
-        _event(
-            {
-                "type": "content_block_start",
-                "index": index,
-                "content_block": {"type": "text", "text": ""},
-            }
-        )
-    ]
-    for delta in deltas:
-        frames.append(
-            _event(
-                {
-                    "type": "content_block_delta",
-                    "index": index,
-                    "delta": {"type": "text_delta", "text": delta},
-                }
-            )
-        )
+def _block(
+    index: int, content_block: dict[str, Any], delta_type: str, key: str, pieces: Sequence[str]
+) -> list[bytes]:
+    """content_block_start, a ``delta_type`` delta carrying each piece as ``key``, and
+    content_block_stop."""
+    start = {"type": "content_block_start", "index": index, "content_block": content_block}
+    frames = [_event(start)]
+    for piece in pieces:
+        delta = {"type": delta_type, key: piece}
+        frames.append(_event({"type": "content_block_delta", "index": index, "delta": delta}))
     frames.append(_event({"type": "content_block_stop", "index": index}))
     return frames
+
+
+def _text_block(index: int, deltas: Sequence[str]) -> list[bytes]:
+    return _block(index, {"type": "text", "text": ""}, "text_delta", "text", deltas)
 
 
 def _tool_block(index: int, call_id: str, name: str, fragments: Sequence[str]) -> list[bytes]:
-    frames = [
-        _event(
-            {
-                "type": "content_block_start",
-                "index": index,
-                "content_block": {"type": "tool_use", "id": call_id, "name": name, "input": {}},
-            }
-        )
-    ]
-    for fragment in fragments:
-        frames.append(
-            _event(
-                {
-                    "type": "content_block_delta",
-                    "index": index,
-                    "delta": {"type": "input_json_delta", "partial_json": fragment},
-                }
-            )
-        )
-    frames.append(_event({"type": "content_block_stop", "index": index}))
-    return frames
+    block = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+    return _block(index, block, "input_json_delta", "partial_json", fragments)
 
 
 _STREAM = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}

@@ -136,10 +136,16 @@ def _text_frames(
 ) -> list[bytes]:
     frames = [sse(completion_chunk({"role": "assistant", "content": "", "refusal": None}))]
     frames += [sse(completion_chunk({"content": delta})) for delta in deltas]
-    frames.append(sse(completion_chunk({}, finish_reason=finish_reason)))
-    frames.append(sse(_usage_chunk(prompt_tokens, completion_tokens)))
-    frames.append(sse("[DONE]"))
-    return frames
+    return frames + _end_frames(finish_reason, prompt_tokens, completion_tokens)
+
+
+def _end_frames(finish_reason: str, prompt_tokens: int, completion_tokens: int) -> list[bytes]:
+    """The finish chunk, the usage chunk and ``[DONE]``."""
+    return [
+        sse(completion_chunk({}, finish_reason=finish_reason)),
+        sse(_usage_chunk(prompt_tokens, completion_tokens)),
+        sse("[DONE]"),
+    ]
 
 
 def _error(message: str, type_: str, code: str | None, param: str | None = None) -> dict[str, Any]:
@@ -147,6 +153,8 @@ def _error(message: str, type_: str, code: str | None, param: str | None = None)
 
 
 # --- the scriptable fake -----------------------------------------------------------
+
+_STREAM = {"Content-Type": "text/event-stream"}
 
 
 class FakeOpenAIServer(FakeServer):
@@ -205,7 +213,7 @@ class FakeOpenAIServer(FakeServer):
         usage chunk, ``[DONE]``. With ``break_after=N`` the socket closes after N
         frames."""
         frames = _text_frames(deltas, prompt_tokens, completion_tokens, finish_reason)
-        self.push(Canned(headers={"Content-Type": "text/event-stream"}, events=frames, **options))
+        self.push(Canned(headers=_STREAM, events=frames, **options))
 
     def stream_tool_calls(
         self,
@@ -232,10 +240,8 @@ class FakeOpenAIServer(FakeServer):
                 if position < len(fragments):
                     piece = {"index": index, "function": {"arguments": fragments[position]}}
                     frames.append(sse(completion_chunk({"tool_calls": [piece]})))
-        frames.append(sse(completion_chunk({}, finish_reason="tool_calls")))
-        frames.append(sse(_usage_chunk(prompt_tokens, completion_tokens)))
-        frames.append(sse("[DONE]"))
-        self.push(Canned(headers={"Content-Type": "text/event-stream"}, events=frames, **options))
+        frames += _end_frames("tool_calls", prompt_tokens, completion_tokens)
+        self.push(Canned(headers=_STREAM, events=frames, **options))
 
     def reply_embeddings(self, vectors: Sequence[Sequence[float]], **options: Any) -> None:
         body = {
